@@ -1,0 +1,1 @@
+"""Evaluation of trained checkpoints: validation bits-per-byte now, benchmark categories later."""

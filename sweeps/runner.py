@@ -1,0 +1,121 @@
+"""Run a sweep: Ray Tune over trial configs, MLflow parent and children, summary at the end.
+
+    best = run_sweep(spec, axis="code_ratio", grid=(0.0, 0.25, 1.0), low=0.0, high=1.0)
+
+A sweep script only names its axis; everything else (resources, search, resume, tracking)
+lives here. `--resume` reopens the stored Tune experiment and the same MLflow parent run:
+finished trials are kept, unfinished and errored ones run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+
+import mlflow
+import ray
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+from sweeps.spec import SweepSpec
+from sweeps.tracking import ChildRunCallback, SUMMARY_METRICS, log_summary, results_frame
+from sweeps.trial import run_trial
+from trainers.data.prepare import prepare
+
+# Tune's trial function only waits on its Train job; a tenth of a CPU leaves the rest to the
+# workers, so one trial (2 workers at 0.9 CPU) fits a 2-core laptop.
+DRIVER_CPU = 0.1
+
+
+def trial_configs(spec: SweepSpec, axis: str, points) -> list[dict]:
+    """The resolved configs of a grid sweep (what --dry-run prints); validates each one."""
+    return [_params(spec, axis, p, seed) for p in points for seed in spec.seeds]
+
+
+def _params(spec: SweepSpec, axis: str, value, seed: int) -> dict:
+    cfg = spec.train_config(**{axis: value, "seed": seed}) if axis == "code_ratio" else \
+        spec.train_config(code_ratio=value, seed=seed)
+    return {**asdict(cfg), "synthetic_share": 0.0, "init_source": "scratch",
+            "tokens": cfg.tokens, "train_storage": str(spec.storage / "train")}
+
+
+def _param_space(spec: SweepSpec, axis: str, grid, low: float, high: float):
+    base = _params(spec, axis, grid[0], spec.seeds[0])
+    if spec.search == "grid":
+        return {**base, axis: tune.grid_search(list(grid)), "seed": tune.grid_search(list(spec.seeds))}, None, 1
+    searcher = OptunaSearch(metric=spec.metric, mode=spec.mode, seed=spec.seeds[0])
+    return {**base, axis: tune.uniform(low, high)}, searcher, spec.trials
+
+
+def _concurrency(spec: SweepSpec) -> int:
+    """Trials that fit at once: the Train workers hold nearly all of a trial's resources."""
+    p = spec.train_config(code_ratio=0.0, seed=0)
+    res = ray.cluster_resources()
+    if p.use_gpu:
+        return max(1, int(res.get("GPU", 0) // p.num_workers))
+    return max(1, int(res.get("CPU", 1) // (p.num_workers * p.cpus_per_worker + DRIVER_CPU)))
+
+
+def _state_file(spec: SweepSpec):
+    return spec.storage / f"{spec.experiment}.sweep.json"
+
+
+def run_sweep(spec: SweepSpec, axis: str, grid, low: float, high: float):
+    """Run the sweep and return (results DataFrame, optimum per metric)."""
+    prepare()  # build data and tokenizer once, before any trial starts
+    if not ray.is_initialized():
+        ray.init()  # joins $RAY_ADDRESS when set, else starts a local cluster
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    mlflow.set_experiment(spec.experiment)
+    state = _state_file(spec)
+    previous = json.loads(state.read_text()) if spec.resume and state.exists() else None
+    if spec.resume and previous is None:
+        raise ValueError(f"--resume: no sweep {spec.experiment!r} stored under {spec.storage}")
+
+    parent_id = previous["parent_run_id"] if previous else None
+    with mlflow.start_run(run_id=parent_id, run_name=None if parent_id else f"{spec.experiment}-sweep",
+                          tags={"sweep": spec.experiment, "axis": axis}) as parent:
+        if previous:
+            tuner = tune.Tuner.restore(previous["tune_path"], tune.with_resources(run_trial, {"CPU": DRIVER_CPU}),
+                                       resume_errored=True)
+        else:
+            mlflow.log_params({"preset": spec.preset, "model_size": spec.size, "tokens": spec.tokens,
+                               "seeds": len(spec.seeds), "search": spec.search, "axis": axis,
+                               "grid": ",".join(map(str, grid)), "metric": spec.metric})
+            space, searcher, samples = _param_space(spec, axis, grid, low, high)
+            name = f"{spec.experiment}-{parent.info.run_id[:8]}"
+            tuner = tune.Tuner(
+                tune.with_resources(run_trial, {"CPU": DRIVER_CPU}),
+                param_space=space,
+                tune_config=tune.TuneConfig(search_alg=searcher, num_samples=samples,
+                                            max_concurrent_trials=_concurrency(spec)),
+                run_config=tune.RunConfig(
+                    name=name, storage_path=str(spec.storage / "tune"),
+                    callbacks=[ChildRunCallback(tracking_uri=spec.tracking_uri,
+                                                experiment_name=spec.experiment,
+                                                tags={"mlflow.parentRunId": parent.info.run_id,
+                                                      "sweep": spec.experiment})]))
+            state.write_text(json.dumps({"parent_run_id": parent.info.run_id,
+                                         "tune_path": str(spec.storage / "tune" / name)}))
+        results = tuner.fit()
+        df = results_frame(results, axis)
+        if df.empty:
+            raise RuntimeError(f"no trial of sweep {spec.experiment!r} finished; see the Tune errors above")
+        best = log_summary(df, axis, spec.metric)
+    return df, best, parent.info.run_id
+
+
+def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> None:
+    shown = [c for c in df.columns if c != "checkpoint_path"]
+    print("\nResults (one row per trial):")
+    print(df[shown].to_markdown(index=False, floatfmt=".4f"))
+    print(f"\nBest {axis} per metric (mean over seeds; interval = neighbouring grid points):")
+    for metric, b in best.items():
+        better = "lower" if SUMMARY_METRICS[metric] == "min" else "higher"
+        print(f"  {metric:<16} best {axis} = {b['best']:g}  (interval {b['low']:g}..{b['high']:g}; "
+              f"{metric} = {b['value']:.4f}, {better} is better)")
+    print(f"\nMLflow parent run {run_id} in {tracking_uri}")
+    if tracking_uri.startswith("sqlite:///"):
+        print(f"  look at it with:  mlflow ui --backend-store-uri {tracking_uri}")
+    os.sys.stdout.flush()

@@ -1,0 +1,117 @@
+"""The shared flags of every sweep script and the frozen, checked spec they resolve to.
+
+Raw argparse values stop here: `resolve(args)` checks every value before Ray starts and
+returns a `SweepSpec`; a bad value raises `ValueError` with a one-line message naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeps.presets import PRESETS, get_preset
+from trainers.data.prepare import cache_root
+from trainers.sizes import SIZES
+from trainers.train import TrainConfig
+
+DEFAULT_STORAGE = "runs"  # under the current folder: `mlflow ui` there finds runs/mlflow.db
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    experiment: str
+    preset: str
+    size: str
+    tokens: int
+    seeds: tuple[int, ...]
+    search: str            # "grid" or "optuna"
+    trials: int            # optuna: number of trials
+    storage: Path          # Tune results, checkpoints and (by default) the MLflow store
+    tracking_uri: str
+    resume: bool
+    dry_run: bool
+    metric: str            # what Optuna optimises; the table reports every metric
+    mode: str
+
+    def train_config(self, code_ratio: float, seed: int) -> TrainConfig:
+        """The training config of one trial: the preset, with this spec's overrides."""
+        p = get_preset(self.preset)
+        return TrainConfig(
+            code_ratio=code_ratio, model_size=self.size, tokens=self.tokens, seed=seed,
+            cache_dir=str(cache_root()), global_batch=p.global_batch, lr=p.lr,
+            eval_tokens=p.eval_tokens, log_every=p.log_every, num_workers=p.num_workers,
+            cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu)
+
+
+def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
+    parser.add_argument("--preset", default="demo", help=f"named defaults: {', '.join(PRESETS)} (default demo)")
+    parser.add_argument("--size", help=f"model size, overrides the preset's: {', '.join(SIZES)}")
+    parser.add_argument("--tokens", type=int, help="training tokens per trial, overrides the preset's")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per grid point, 0..N-1 (default 1)")
+    parser.add_argument("--search", choices=("grid", "optuna"), default="grid",
+                        help="grid: every point of the grid; optuna: TPE over the continuous axis")
+    parser.add_argument("--trials", type=int, default=8, help="number of Optuna trials (default 8)")
+    parser.add_argument("--metric", default="val_bpb_text",
+                        help="metric Optuna minimises (val_bpb_*) or maximises (scores); default val_bpb_text")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the sweep stored under --storage/--experiment: finished trials are kept")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved trials and exit")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE,
+                        help="folder for Tune results and checkpoints; the MLflow store defaults to "
+                             "sqlite:///STORAGE/mlflow.db unless MLFLOW_TRACKING_URI is set (default ./runs)")
+    parser.add_argument("--experiment", default=experiment, help=f"MLflow experiment and Tune run name (default {experiment})")
+
+
+def _writable(path: Path) -> Path:
+    path = path.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{uuid.uuid4().hex}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"storage path {str(path)!r} is not writable ({e.strerror})") from None
+    return path
+
+
+def resolve(args: argparse.Namespace) -> SweepSpec:
+    preset = get_preset(args.preset)
+    size = args.size or preset.size
+    if size not in SIZES:
+        raise ValueError(f"unknown model size {size!r}; known sizes: {', '.join(SIZES)}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.trials < 1:
+        raise ValueError(f"--trials must be at least 1, got {args.trials}")
+    if args.tokens is not None and args.tokens <= 0:
+        raise ValueError(f"--tokens must be positive, got {args.tokens}")
+    if not args.experiment or "/" in args.experiment:
+        raise ValueError(f"--experiment {args.experiment!r} must be a non-empty name without '/'")
+    storage = _writable(Path(args.storage))
+    tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+    mode = "min" if args.metric.startswith(("val_bpb", "val_loss")) else "max"
+    return SweepSpec(
+        experiment=args.experiment, preset=args.preset, size=size,
+        tokens=args.tokens or preset.tokens, seeds=tuple(range(args.seeds)),
+        search=args.search, trials=args.trials, storage=storage, tracking_uri=tracking,
+        resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode)
+
+
+def parse_ratios(text: str) -> tuple[float, ...]:
+    """'0,0.25,1' -> (0.0, 0.25, 1.0); every value must lie in [0, 1]."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise ValueError(f"--ratios {text!r} is empty; give a comma list such as 0,0.25,0.5")
+    ratios = []
+    for p in parts:
+        try:
+            r = float(p)
+        except ValueError:
+            raise ValueError(f"code ratio {p!r} is not a number") from None
+        if not 0.0 <= r <= 1.0:
+            raise ValueError(f"code ratio {p} is outside [0, 1]")
+        ratios.append(r)
+    return tuple(sorted(set(ratios)))

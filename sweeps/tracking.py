@@ -1,0 +1,106 @@
+"""MLflow for a sweep: the parent run, one nested child run per trial, and the summary.
+
+Child runs come from Ray's `MLflowLoggerCallback` (params = the trial's config, metrics =
+every report), nested under the parent with the `mlflow.parentRunId` tag; the subclass
+only adds the `checkpoint` tag. The summary (results table, best point per metric with
+its grid interval, one plot per metric) is plain pandas and matplotlib.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import matplotlib
+matplotlib.use("Agg")  # no display on a laptop terminal or a cluster head
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+# Metrics the summary reports, with the direction that is better.
+SUMMARY_METRICS = {"val_bpb_text": "min", "val_bpb_code": "min",
+                   "nl_reasoning": "max", "world_knowledge": "max", "code_pass1": "max"}
+
+
+class ChildRunCallback(MLflowLoggerCallback):
+    """Per-trial MLflow runs nested under the sweep's parent run."""
+
+    def log_trial_result(self, iteration, trial, result):
+        super().log_trial_result(iteration, trial, result)
+        if result.get("checkpoint_path") and trial in self._trial_runs:
+            mlflow.MlflowClient(self.tracking_uri).set_tag(
+                self._trial_runs[trial], "checkpoint", result["checkpoint_path"])
+
+
+def results_frame(result_grid, axis: str) -> pd.DataFrame:
+    """One row per finished trial: its axis value, seed and final metrics."""
+    rows = []
+    for r in result_grid:
+        if r.error is not None or not (r.metrics or {}).get("done"):
+            continue
+        row = {axis: r.config[axis], "seed": r.config["seed"]}
+        row.update({k: v for k, v in r.metrics.items()
+                    if k in SUMMARY_METRICS or k in ("realized_code_ratio", "tokens_per_s", "mfu",
+                                                      "startup_s", "train_s", "checkpoint_path")})
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values([axis, "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
+
+
+def best_points(df: pd.DataFrame, axis: str) -> dict[str, dict]:
+    """Per metric: the best axis value (mean over seeds) and its neighbours on the axis."""
+    out = {}
+    points = sorted(df[axis].unique())
+    for metric, mode in SUMMARY_METRICS.items():
+        if metric not in df or df[metric].isna().all():
+            continue
+        means = df.groupby(axis)[metric].mean()
+        best = float(means.idxmin() if mode == "min" else means.idxmax())
+        i = points.index(best)
+        out[metric] = {"best": best, "value": float(means[best]), "mode": mode,
+                       "low": float(points[max(0, i - 1)]), "high": float(points[min(len(points) - 1, i + 1)])}
+    return out
+
+
+def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None:
+    metrics = list(best)
+    cols = min(3, len(metrics))
+    rows = math.ceil(len(metrics) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        means = df.groupby(axis)[metric].mean()
+        ax.scatter(df[axis], df[metric], s=14, alpha=0.5, label="trials")
+        ax.plot(means.index, means.values, marker="o", label="mean over seeds")
+        ax.axvline(best[metric]["best"], color="tab:red", ls="--", lw=1,
+                   label=f"best {best[metric]['best']:g} ({best[metric]['mode']})")
+        ax.set_xlabel(axis.replace("_", " "))
+        ax.set_ylabel(metric)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def log_summary(df: pd.DataFrame, axis: str, primary: str) -> dict[str, dict]:
+    """Log table, plot and optimum to the active (parent) run; return the optimum per metric."""
+    best = best_points(df, axis)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        df.to_csv(tmp / "results.csv", index=False)
+        (tmp / "results.md").write_text(df.drop(columns=["checkpoint_path"], errors="ignore")
+                                        .to_markdown(index=False, floatfmt=".4f"))
+        mlflow.log_artifact(str(tmp / "results.csv"))
+        mlflow.log_artifact(str(tmp / "results.md"))
+        if best:
+            plot(df, axis, best, tmp / f"metrics_vs_{axis}.png")
+            mlflow.log_artifact(str(tmp / f"metrics_vs_{axis}.png"))
+    for metric, b in best.items():
+        mlflow.log_metrics({f"best_{axis}_{metric}": b["best"], f"best_{metric}": b["value"]})
+    if primary in best:
+        b = best[primary]
+        mlflow.log_metrics({f"best_{axis}": b["best"], f"best_{axis}_low": b["low"],
+                            f"best_{axis}_high": b["high"]})
+    return best

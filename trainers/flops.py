@@ -1,0 +1,39 @@
+"""Model FLOPs per token and the peak a device can reach, for MFU.
+
+MFU = (6 * params + 12 * layers * d_model * seq_len) * tokens/s / peak  (PaLM, Appendix B).
+On CPU the peak is measured (an fp32 matmul at the worker's thread count): datasheets say
+little about a laptop. On GPU it is the datasheet's dense bf16 peak.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+GPU_PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10G": 125e12}
+
+
+def flops_per_token(n_params: int, n_layers: int, d_model: int, seq_len: int) -> float:
+    return 6.0 * n_params + 12.0 * n_layers * d_model * seq_len
+
+
+def cpu_matmul_peak(n: int = 512, seconds: float = 0.3) -> float:
+    """fp32 FLOP/s of a square matmul with this process's torch threads."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up: thread pool and caches
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        reps += 1
+    return 2.0 * n ** 3 * reps / (time.perf_counter() - start)
+
+
+def device_peak(device: torch.device) -> float:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, peak in GPU_PEAK_BF16.items():
+            if key in name:
+                return peak
+        raise ValueError(f"no datasheet peak known for GPU {name!r}; add it to GPU_PEAK_BF16")
+    return cpu_matmul_peak()
