@@ -1,0 +1,60 @@
+"""What a user typing `python sweeps/ratio.py ...` sees: help, dry runs, bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ratio(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "sweeps/ratio.py", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_help_explains_the_flags():
+    out = ratio("--help").stdout
+    for flag in ("--preset", "--ratios", "--search", "--seeds", "--storage", "--experiment", "--dry-run", "--resume"):
+        assert flag in out
+
+
+def test_dry_run_prints_the_papers_grid_and_trains_nothing(tmp_path):
+    done = ratio("--preset", "smoke", "--seeds", "2", "--dry-run", "--storage", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith("12 trials")
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--ratios", "0,1.5"], "1.5"),
+    (["--ratios", "-0.25"], "-0.25"),
+    (["--ratios", ","], "empty"),
+    (["--ratios", "abc"], "'abc'"),
+    (["--preset", "galaxy"], "'galaxy'"),
+    (["--size", "huge"], "'huge'"),
+    (["--tokens", "10"], "smaller than one batch"),
+    (["--seeds", "0"], "--seeds"),
+])
+def test_bad_input_is_one_line_naming_the_value_before_ray_starts(args, named, tmp_path):
+    done = ratio("--preset", "smoke", "--storage", str(tmp_path), *args)
+    assert done.returncode == 2
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and named in err[0], done.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tune").exists()
+
+
+def test_unwritable_storage_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    target = locked / "runs"
+    if os.access(locked, os.W_OK):  # root ignores permission bits: use a path under a file
+        (tmp_path / "a-file").write_text("")
+        target = tmp_path / "a-file" / "runs"
+    done = ratio("--preset", "smoke", "--storage", str(target))
+    assert done.returncode == 2
+    assert str(target) in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,107 @@
+"""End to end on real parts: a local Ray cluster, Ray Train DDP, Tune, a sqlite MLflow store.
+
+One smoke sweep over three code ratios; everything asserted is read back from MLflow the
+way a user would find it, and the checkpoint is loaded with transformers' Auto classes.
+"""
+
+import math
+
+import mlflow
+import pytest
+import ray
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from sweeps import ratio
+
+pytestmark = pytest.mark.e2e
+RATIOS = (0.0, 0.5, 1.0)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, prepared):
+    storage = tmp_path_factory.mktemp("runs")
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        code = ratio.main(["--preset", "smoke", "--ratios", ",".join(map(str, RATIOS)),
+                           "--storage", str(storage), "--experiment", "e2e"])
+    finally:
+        ray.shutdown()
+    assert code == 0
+    client = mlflow.MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("e2e")
+    runs = client.search_runs([exp.experiment_id])
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return storage, client, parent, children
+
+
+def test_one_parent_with_one_child_per_trial(sweep):
+    _, _, parent, children = sweep
+    assert len(parent) == 1 and parent[0].data.tags["sweep"] == "e2e"
+    assert len(children) == len(RATIOS)
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent[0].info.run_id}
+
+
+def test_children_hold_params_and_the_realized_ratio(sweep):
+    _, _, _, children = sweep
+    seen = set()
+    for c in children:
+        p, m = c.data.params, c.data.metrics
+        for key in ("code_ratio", "synthetic_share", "init_source", "model_size", "seed", "tokens"):
+            assert key in p
+        requested = float(p["code_ratio"])
+        seen.add(requested)
+        assert abs(m["realized_code_ratio"] - requested) <= 0.01
+        for key in ("val_bpb_text", "val_bpb_code", "tokens_per_s", "mfu"):
+            assert math.isfinite(m[key]) and m[key] > 0
+    assert seen == set(RATIOS)
+
+
+def test_training_moved_the_held_out_loss_the_way_the_mixture_says(sweep):
+    _, _, _, children = sweep
+    bpb = {float(c.data.params["code_ratio"]): c.data.metrics for c in children}
+    # A model that saw no code models held-out code worse than one that saw only code,
+    # and the other way round for text.
+    assert bpb[0.0]["val_bpb_code"] > bpb[1.0]["val_bpb_code"]
+    assert bpb[1.0]["val_bpb_text"] > bpb[0.0]["val_bpb_text"]
+
+
+def test_step_metrics_are_logged_as_curves(sweep):
+    _, client, _, children = sweep
+    history = client.get_metric_history(children[0].info.run_id, "loss")
+    assert len(history) >= 3
+
+
+def test_parent_holds_optimum_plot_and_table(sweep):
+    _, client, parent, _ = sweep
+    run = parent[0]
+    assert run.data.metrics["best_code_ratio"] in RATIOS
+    assert run.data.metrics["best_code_ratio_low"] <= run.data.metrics["best_code_ratio"] <= run.data.metrics["best_code_ratio_high"]
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"results.csv", "results.md", "metrics_vs_code_ratio.png"} <= names
+    png = client.download_artifacts(run.info.run_id, "metrics_vs_code_ratio.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_checkpoint_tag_loads_with_auto_classes(sweep):
+    _, _, _, children = sweep
+    path = children[0].data.tags["checkpoint"]
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    ids = tok("def main():", return_tensors="pt")["input_ids"]
+    out = model.generate(ids, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] == ids.shape[1] + 5
+
+
+def test_resume_keeps_finished_trials(sweep):
+    storage, client, parent, children = sweep
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        code = ratio.main(["--preset", "smoke", "--ratios", ",".join(map(str, RATIOS)),
+                           "--storage", str(storage), "--experiment", "e2e", "--resume"])
+    finally:
+        ray.shutdown()
+    assert code == 0
+    runs = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
+    assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == len(children)
+    assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
