@@ -17,7 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python sweeps/ratio.py` from a checkout
+# Import the checkout this script sits in (the uploaded --working-dir under `ray job submit`),
+# not whichever copy of codemix happens to be installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sweeps.presets import PAPER_RATIOS  # noqa: E402
 from sweeps.runner import print_summary, run_sweep, trial_configs  # noqa: E402
