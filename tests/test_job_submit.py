@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def _wait_for(url: str, seconds: float) -> None:
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
+        except urllib.error.HTTPError:  # it answers; 401 when Ray's token auth is on
+            return
         except OSError:
             time.sleep(1)
     raise TimeoutError(f"{url} did not answer within {seconds} s")

@@ -20,7 +20,7 @@ RATIOS = (0.0, 0.5, 1.0)
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, prepared):
     storage = tmp_path_factory.mktemp("runs")
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         code = ratio.main(["--preset", "smoke", "--ratios", ",".join(map(str, RATIOS)),
                            "--storage", str(storage), "--experiment", "e2e"])
@@ -95,7 +95,7 @@ def test_checkpoint_tag_loads_with_auto_classes(sweep):
 
 def test_resume_keeps_finished_trials(sweep):
     storage, client, parent, children = sweep
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         code = ratio.main(["--preset", "smoke", "--ratios", ",".join(map(str, RATIOS)),
                            "--storage", str(storage), "--experiment", "e2e", "--resume"])
