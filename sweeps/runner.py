@@ -20,28 +20,36 @@ from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.spec import SweepSpec
 from sweeps.tracking import ChildRunCallback, SUMMARY_METRICS, log_summary, results_frame
-from sweeps.trial import run_trial
-from trainers.data.prepare import prepare
+from sweeps.trial import TRAIN_FIELDS, run_trial
+from trainers.data.prepare import PreparedData, prepare
+from trainers.train import TrainConfig
 
 # Tune's trial function only waits on its Train job; a tenth of a CPU leaves the rest to the
 # workers, so one trial (2 workers at 0.9 CPU) fits a 2-core laptop.
 DRIVER_CPU = 0.1
 
 
-def trial_configs(spec: SweepSpec, axis: str, points) -> list[dict]:
+def trial_configs(spec: SweepSpec, axis: str, points, manifest: str = "") -> list[dict]:
     """The resolved configs of a grid sweep (what --dry-run prints); validates each one."""
-    return [_params(spec, axis, p, seed) for p in points for seed in spec.seeds]
+    return [_params(spec, {axis: p, "seed": seed}, manifest) for p in points for seed in spec.seeds]
 
 
-def _params(spec: SweepSpec, axis: str, value, seed: int) -> dict:
-    cfg = spec.train_config(**{axis: value, "seed": seed}) if axis == "code_ratio" else \
-        spec.train_config(code_ratio=value, seed=seed)
-    return {**asdict(cfg), "synthetic_share": 0.0, "init_source": "scratch",
-            "tokens": cfg.tokens, "train_storage": str(spec.storage / "train")}
+def _params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
+    overrides = {"code_ratio": 0.0, **overrides}
+    cfg = spec.train_config(manifest=manifest, **overrides)
+    return {**asdict(cfg), "init_source": "scratch", "train_storage": str(spec.storage / "train")}
 
 
-def _param_space(spec: SweepSpec, axis: str, grid, low: float, high: float):
-    base = _params(spec, axis, grid[0], spec.seeds[0])
+def prepare_sweep(spec: SweepSpec, configs: list[dict]) -> PreparedData:
+    """Prepare the data once for all trials; check every trial against it before Ray starts."""
+    data = prepare(registry=spec.registry())
+    for c in configs:
+        TrainConfig(**{k: v for k, v in c.items() if k in TRAIN_FIELDS}).check_data(data)
+    return data
+
+
+def _param_space(spec: SweepSpec, axis: str, grid, low: float, high: float, manifest: str):
+    base = _params(spec, {axis: grid[0], "seed": spec.seeds[0]}, manifest)
     if spec.search == "grid":
         return {**base, axis: tune.grid_search(list(grid)), "seed": tune.grid_search(list(spec.seeds))}, None, 1
     searcher = OptunaSearch(metric=spec.metric, mode=spec.mode, seed=spec.seeds[0])
@@ -61,9 +69,8 @@ def _state_file(spec: SweepSpec):
     return spec.storage / f"{spec.experiment}.sweep.json"
 
 
-def run_sweep(spec: SweepSpec, axis: str, grid, low: float, high: float):
-    """Run the sweep and return (results DataFrame, optimum per metric)."""
-    prepare()  # build data and tokenizer once, before any trial starts
+def run_sweep(spec: SweepSpec, data: PreparedData, axis: str, grid, low: float, high: float):
+    """Run the sweep and return (results DataFrame, optimum per metric, parent run id)."""
     if not ray.is_initialized():
         ray.init()  # joins $RAY_ADDRESS when set, else starts a local cluster
     mlflow.set_tracking_uri(spec.tracking_uri)
@@ -81,9 +88,10 @@ def run_sweep(spec: SweepSpec, axis: str, grid, low: float, high: float):
                                        resume_errored=True)
         else:
             mlflow.log_params({"preset": spec.preset, "model_size": spec.size, "tokens": spec.tokens,
+                               "data": spec.data, "code_mix": spec.code_mix, "synthetic_share": spec.synthetic_share,
                                "seeds": len(spec.seeds), "search": spec.search, "axis": axis,
                                "grid": ",".join(map(str, grid)), "metric": spec.metric})
-            space, searcher, samples = _param_space(spec, axis, grid, low, high)
+            space, searcher, samples = _param_space(spec, axis, grid, low, high, str(data.manifest))
             name = f"{spec.experiment}-{parent.info.run_id[:8]}"
             tuner = tune.Tuner(
                 tune.with_resources(run_trial, {"CPU": DRIVER_CPU}),

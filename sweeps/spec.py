@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeps.presets import PRESETS, get_preset
-from trainers.data.prepare import cache_root
+from trainers.data.mixture import DEFAULT_CODE_MIX
+from trainers.data.remote import STACK_LANGUAGES, remote_registry
+from trainers.data.sources import SOURCES, Source
 from trainers.sizes import SIZES
 from trainers.train import TrainConfig
 
@@ -35,15 +37,28 @@ class SweepSpec:
     dry_run: bool
     metric: str            # what Optuna optimises; the table reports every metric
     mode: str
+    synthetic_share: float = 0.0
+    code_mix: str = DEFAULT_CODE_MIX
+    allow_repeat: bool = True
+    data: str = "embedded"  # or "remote": the study's Hugging Face datasets
+    languages: tuple[str, ...] = STACK_LANGUAGES
+    remote_documents: int = 200_000
 
-    def train_config(self, code_ratio: float, seed: int) -> TrainConfig:
-        """The training config of one trial: the preset, with this spec's overrides."""
+    def registry(self) -> dict[str, Source]:
+        if self.data == "embedded":
+            return SOURCES
+        # The study's synthetic data was never released: it is always generated here.
+        return {**remote_registry(self.languages, self.remote_documents), "synthetic_python": SOURCES["synthetic_python"]}
+
+    def train_config(self, manifest: str = "", **overrides) -> TrainConfig:
+        """The training config of one trial: the preset, with this spec's and the trial's overrides."""
         p = get_preset(self.preset)
-        return TrainConfig(
-            code_ratio=code_ratio, model_size=self.size, tokens=self.tokens, seed=seed,
-            cache_dir=str(cache_root()), global_batch=p.global_batch, lr=p.lr,
-            eval_tokens=p.eval_tokens, log_every=p.log_every, num_workers=p.num_workers,
-            cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu)
+        fields = dict(
+            model_size=self.size, tokens=self.tokens, manifest=manifest,
+            synthetic_share=self.synthetic_share, code_mix=self.code_mix, allow_repeat=self.allow_repeat,
+            global_batch=p.global_batch, lr=p.lr, eval_tokens=p.eval_tokens, log_every=p.log_every,
+            num_workers=p.num_workers, cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu)
+        return TrainConfig(**{**fields, **overrides})
 
 
 def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
@@ -63,6 +78,18 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                         help="folder for Tune results and checkpoints; the MLflow store defaults to "
                              "sqlite:///STORAGE/mlflow.db unless MLFLOW_TRACKING_URI is set (default ./runs)")
     parser.add_argument("--experiment", default=experiment, help=f"MLflow experiment and Tune run name (default {experiment})")
+    parser.add_argument("--synthetic-share", type=float, default=0.0,
+                        help="share of the code budget that is synthetic, verified Python (default 0)")
+    parser.add_argument("--code-mix", default=DEFAULT_CODE_MIX,
+                        help=f"how the non-synthetic code budget splits over code families (default {DEFAULT_CODE_MIX})")
+    parser.add_argument("--no-repeat", action="store_true",
+                        help="refuse a budget that would repeat any source (default: repeat, and log epochs per source)")
+    parser.add_argument("--data", choices=("embedded", "remote"), default="embedded",
+                        help="embedded: built offline on this machine; remote: the study's Hugging Face datasets, streamed")
+    parser.add_argument("--languages", default=",".join(STACK_LANGUAGES),
+                        help="The Stack languages for --data remote (default: the 25 largest)")
+    parser.add_argument("--remote-documents", type=int, default=200_000,
+                        help="documents streamed per remote source (default 200000)")
 
 
 def _writable(path: Path) -> Path:
@@ -92,12 +119,21 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         raise ValueError(f"--experiment {args.experiment!r} must be a non-empty name without '/'")
     storage = _writable(Path(args.storage))
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+    if args.remote_documents < 1:
+        raise ValueError(f"--remote-documents must be at least 1, got {args.remote_documents}")
     mode = "min" if args.metric.startswith(("val_bpb", "val_loss")) else "max"
-    return SweepSpec(
+    spec = SweepSpec(
         experiment=args.experiment, preset=args.preset, size=size,
         tokens=args.tokens or preset.tokens, seeds=tuple(range(args.seeds)),
         search=args.search, trials=args.trials, storage=storage, tracking_uri=tracking,
-        resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode)
+        resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode,
+        synthetic_share=args.synthetic_share, code_mix=args.code_mix,
+        allow_repeat=not args.no_repeat, data=args.data,
+        languages=tuple(l.strip() for l in args.languages.split(",") if l.strip()),
+        remote_documents=args.remote_documents)
+    spec.registry()  # unknown languages fail here, before anything starts
+    spec.train_config(code_ratio=0.0, seed=0)  # the code mix and synthetic share are checked here
+    return spec
 
 
 def parse_ratios(text: str) -> tuple[float, ...]:

@@ -20,7 +20,8 @@ import pandas as pd
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 # Metrics the summary reports, with the direction that is better.
-SUMMARY_METRICS = {"val_bpb_text": "min", "val_bpb_code": "min",
+SUMMARY_METRICS = {"val_bpb_text": "min", "val_bpb_code": "min", "val_bpb_markup": "min",
+                   "val_bpb_code_adjacent": "min", "val_bpb_synthetic": "min",
                    "nl_reasoning": "max", "world_knowledge": "max", "code_pass1": "max"}
 
 

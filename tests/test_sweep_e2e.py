@@ -12,6 +12,8 @@ import ray
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from sweeps import ratio
+from trainers.data.mixture import Mixture
+from trainers.data.sources import SOURCES
 
 pytestmark = pytest.mark.e2e
 RATIOS = (0.0, 0.5, 1.0)
@@ -23,7 +25,7 @@ def sweep(tmp_path_factory, prepared):
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         code = ratio.main(["--preset", "smoke", "--ratios", ",".join(map(str, RATIOS)),
-                           "--storage", str(storage), "--experiment", "e2e"])
+                           "--synthetic-share", "0.2", "--storage", str(storage), "--experiment", "e2e"])
     finally:
         ray.shutdown()
     assert code == 0
@@ -52,8 +54,13 @@ def test_children_hold_params_and_the_realized_ratio(sweep):
         requested = float(p["code_ratio"])
         seen.add(requested)
         assert abs(m["realized_code_ratio"] - requested) <= 0.01
-        for key in ("val_bpb_text", "val_bpb_code", "tokens_per_s", "mfu"):
+        weights = Mixture.build(requested, float(p["synthetic_share"]), p["code_mix"]).weights()
+        for family, share in weights.items():  # every family, token for token
+            assert abs(m[f"realized_share_{family}"] - share) <= 0.005
+        for key in ("val_bpb_text", "val_bpb_code", "val_bpb_markup", "val_bpb_code_adjacent",
+                    "val_bpb_synthetic", "tokens_per_s", "mfu"):
             assert math.isfinite(m[key]) and m[key] > 0
+        assert all(f"epochs_{name}" in m for name in SOURCES)
     assert seen == set(RATIOS)
 
 
@@ -98,7 +105,7 @@ def test_resume_keeps_finished_trials(sweep):
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         code = ratio.main(["--preset", "smoke", "--ratios", ",".join(map(str, RATIOS)),
-                           "--storage", str(storage), "--experiment", "e2e", "--resume"])
+                           "--synthetic-share", "0.2", "--storage", str(storage), "--experiment", "e2e", "--resume"])
     finally:
         ray.shutdown()
     assert code == 0

@@ -28,10 +28,16 @@ from ray.train.torch import TorchTrainer
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from evaluation.bpb import bits_per_byte
-from trainers.data.mixture import Mixture, MixedStream
-from trainers.data.prepare import prepare
+from trainers.data.mixture import DEFAULT_CODE_MIX, Mixture, MixedStream
+from trainers.data.prepare import PreparedData
+from trainers.data.sources import FAMILIES
 from trainers.flops import device_peak, flops_per_token
 from trainers.sizes import SIZES, model_config
+
+
+# Held-out bits-per-byte per family; web code is "code", the headline code metric.
+VAL_METRIC = {"text": "val_bpb_text", "web_code": "val_bpb_code", "markup": "val_bpb_markup",
+              "code_adjacent": "val_bpb_code_adjacent", "synthetic": "val_bpb_synthetic"}
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,10 @@ class TrainConfig:
     model_size: str
     tokens: int               # training tokens over all workers
     seed: int
-    cache_dir: str            # where trainers.data.prepare keeps (or builds) the token arrays
+    manifest: str = ""        # trainers.data.prepare's manifest; filled in once data is prepared
+    synthetic_share: float = 0.0            # of the code budget
+    code_mix: str = DEFAULT_CODE_MIX        # the rest of the code budget, by family
+    allow_repeat: bool = True               # False: refuse a budget that repeats a source
     vocab_size: int = 4096
     global_batch: int = 16    # sequences per optimizer step, summed over workers
     lr: float = 3e-3          # small models tolerate a high peak LR
@@ -55,13 +64,30 @@ class TrainConfig:
     use_gpu: bool = False
 
     def __post_init__(self):
-        Mixture(self.code_ratio)
+        self.mixture
         if self.model_size not in SIZES:
             raise ValueError(f"unknown model size {self.model_size!r}; known sizes: {', '.join(SIZES)}")
         if self.num_workers < 1 or self.global_batch % self.num_workers:
             raise ValueError(f"global batch {self.global_batch} does not split over {self.num_workers} workers")
         if self.tokens < self.tokens_per_step:
             raise ValueError(f"token budget {self.tokens} is smaller than one batch ({self.tokens_per_step} tokens)")
+
+    def check_data(self, data: PreparedData) -> dict[str, float]:
+        """Epochs per family this run needs; refuses repetition when allow_repeat is False."""
+        stream = MixedStream({f: data.family_tokens(f, "train") for f in data.families()},
+                             self.mixture, self.seq_len, self.seed)
+        epochs = stream.epochs(self.steps * self.global_batch)
+        over = {f: e for f, e in epochs.items() if e > 1.0}
+        if over and not self.allow_repeat:
+            f, e = max(over.items(), key=lambda kv: kv[1])
+            have = len(stream.arrays[f])
+            raise ValueError(f"--no-repeat: family {f} has {have:,} training tokens but code ratio "
+                             f"{self.code_ratio:g} needs {round(e * have):,} ({e:.2f} epochs)")
+        return epochs
+
+    @property
+    def mixture(self) -> Mixture:
+        return Mixture.build(self.code_ratio, self.synthetic_share, self.code_mix)
 
     @property
     def seq_len(self) -> int:
@@ -94,9 +120,9 @@ def train_loop_per_worker(config: dict) -> dict | None:
         torch.set_num_threads(max(1, round(cfg.cpus_per_worker)))
     device = ray.train.torch.get_device()
 
-    data = prepare(cfg.vocab_size, Path(cfg.cache_dir), quiet=True)  # cached: returns at once
-    stream = MixedStream({d: data.tokens(d, "train") for d in ("text", "code")},
-                         Mixture(cfg.code_ratio), cfg.seq_len, cfg.seed)
+    data = PreparedData(Path(cfg.manifest))  # prepared once by the driver: nothing to tokenize here
+    stream = MixedStream({f: data.family_tokens(f, "train") for f in data.families()},
+                         cfg.mixture, cfg.seq_len, cfg.seed)
     torch.manual_seed(cfg.seed)
     hf_config = model_config(cfg.model_size, cfg.vocab_size)
     model = LlamaForCausalLM(hf_config)
@@ -111,12 +137,11 @@ def train_loop_per_worker(config: dict) -> dict | None:
     micro = cfg.global_batch // world
     window_start, window_tokens, train_start = time.perf_counter(), 0, time.perf_counter()
     first_step_s = None
-    fed = torch.zeros(2, dtype=torch.float64)  # code tokens, all tokens: counted as fed
+    fed = torch.zeros(len(stream.families), dtype=torch.float64)  # sequences fed, per family
     for step in range(cfg.steps):
         idx = step * cfg.global_batch + rank * micro + np.arange(micro)
-        seqs, is_code = stream.sequences(idx)
-        fed[0] += int(is_code.sum()) * cfg.seq_len
-        fed[1] += len(idx) * cfg.seq_len
+        seqs, family = stream.sequences(idx)
+        fed += torch.from_numpy(np.bincount(family, minlength=len(stream.families))).double()
         batch = torch.from_numpy(seqs).to(device)
         lr = cfg.lr_at(step)
         for group in opt.param_groups:
@@ -144,7 +169,10 @@ def train_loop_per_worker(config: dict) -> dict | None:
     metrics = {}
     if rank == 0:
         metrics = _finish(cfg, raw_model, data, stream, n_params, flops_tok / peak, train_s)
-        metrics.update(realized_code_ratio=float(fed[0] / fed[1]), trained_tokens=int(fed[1]))
+        shares = {f: float(fed[i] / fed.sum()) for i, f in enumerate(stream.families)}
+        metrics.update({f"realized_share_{f}": shares.get(f, 0.0) for f in FAMILIES})
+        metrics.update(realized_code_ratio=1.0 - shares.get("text", 0.0),
+                       trained_tokens=int(fed.sum()) * cfg.seq_len)
     metrics.update(first_step_s=first_step_s,
                    startup_s=(started_at - launched_at) if launched_at else float("nan"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,18 +189,18 @@ def _finish(cfg, raw_model, data, stream, n_params, flops_over_peak, train_s) ->
     """Rank 0's final metrics: held-out bits-per-byte per domain and what was fed."""
     token_bytes = data.token_bytes()
     metrics = {
-        f"val_bpb_{d}": bits_per_byte(raw_model, data.tokens(d, "val"), token_bytes,
-                                      cfg.seq_len, cfg.eval_tokens)
-        for d in ("text", "code")
+        VAL_METRIC[f]: bits_per_byte(raw_model, data.family_tokens(f, "val"), token_bytes,
+                                     cfg.seq_len, cfg.eval_tokens)
+        for f in data.families()
     }
     seqs_seen = cfg.steps * cfg.global_batch
     trained_tokens = seqs_seen * cfg.seq_len
     epochs = stream.epochs(seqs_seen)
+    for name, source in data.sources().items():  # a family's sources are read at its pace
+        metrics[f"epochs_{name}"] = epochs.get(source["family"], 0.0)
     metrics.update({
         "tokens_per_s": trained_tokens / train_s,
         "mfu": trained_tokens / train_s * flops_over_peak,
-        "epochs_text": epochs["text"],
-        "epochs_code": epochs["code"],
         "n_params": n_params,
         "train_s": train_s,
     })

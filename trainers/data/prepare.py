@@ -1,11 +1,16 @@
-"""Build the embedded corpus once: held-out splits, a byte-level BPE tokenizer, token arrays.
+"""Prepare data once: documents per source, held-out splits, a BPE tokenizer, token arrays.
 
-    python -m trainers.data.prepare            # prints per-source statistics
+    python -m trainers.data.prepare                 # build (or reuse) and print statistics
 
-Everything lands in one cache folder named by what it depends on (prep version and
-vocabulary size), so every trial, worker and later sweep reads the same arrays and nothing
-is tokenized twice. The folder is written under a temporary name and renamed at the end:
-a crash never leaves a half-built cache that looks complete.
+Three caches under $CODEMIX_CACHE (default ~/.cache/codemix), each keyed by content:
+  docs/<source>-<version>.jsonl              a source's documents  (source version)
+  tokenizer-<key>/                           byte-level BPE, HF format (sources + vocab)
+  tokens/<source>-<version>-<tokenizer>/     train.npy, val.npy, stats.json
+Every trial and worker of a sweep, and every later sweep, reads the same arrays: nothing is
+tokenized twice. Each entry is written under a temporary name and renamed when complete,
+so a crash never leaves a half-built entry that looks finished, and two processes racing
+to build the same entry both end with one complete copy. The result is a manifest (a JSON
+file of paths) that workers open without rebuilding anything.
 """
 
 from __future__ import annotations
@@ -16,49 +21,107 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from trainers.data.sources import DOMAINS, SOURCES
+from trainers.data.sources import FAMILIES, SOURCES, Source
 
-PREP_VERSION = 1          # bump when documents, splits or tokenization change
+PREP_VERSION = 2          # bump when splitting or tokenization change
 EOS = "<|endoftext|>"     # id 0: separates documents in the packed token stream
 VAL_SHARE = 0.05          # held-out documents per source (at least one)
-TOKENIZER_SAMPLE_BYTES = 4_000_000  # per domain: both domains shape the vocabulary equally
+TOKENIZER_SAMPLE_BYTES = 2_000_000  # per family, so every family shapes the vocabulary
+
 
 def cache_root() -> Path:
-    return Path(os.environ.get("CODEMIX_CACHE", Path.home() / ".cache" / "codemix")).expanduser()
+    return Path(os.environ.get("CODEMIX_CACHE", Path.home() / ".cache" / "codemix")).expanduser().resolve()
+
+
+def _key(*parts) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Where the prepared arrays and tokenizer live; all workers open the same files."""
-    root: Path
+    """The manifest of a preparation: where the tokenizer and each source's arrays live."""
+    manifest: Path
+    built: tuple[str, ...] = field(default=(), compare=False)  # entries built by this call
+
+    @property
+    def _m(self) -> dict:
+        return json.loads(self.manifest.read_text())
 
     @property
     def tokenizer_dir(self) -> Path:
-        return self.root / "tokenizer"
-
-    def tokens(self, domain: str, split: str) -> np.ndarray:
-        return np.load(self.root / f"{domain}_{split}.npy", mmap_mode="r")
+        return Path(self._m["tokenizer"])
 
     def token_bytes(self) -> np.ndarray:
-        return np.load(self.root / "token_bytes.npy")
+        return np.load(self.tokenizer_dir / "token_bytes.npy")
 
-    def stats(self) -> dict:
-        return json.loads((self.root / "stats.json").read_text())
+    def sources(self) -> dict[str, dict]:
+        return self._m["sources"]
+
+    def tokens(self, source: str, split: str) -> np.ndarray:
+        return np.load(Path(self.sources()[source]["dir"]) / f"{split}.npy", mmap_mode="r")
+
+    def family_tokens(self, family: str, split: str) -> np.ndarray:
+        """A family's sources packed one after another (empty if the family has none)."""
+        parts = [self.tokens(name, split) for name, s in sorted(self.sources().items()) if s["family"] == family]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
+
+    def families(self) -> tuple[str, ...]:
+        present = {s["family"] for s in self.sources().values()}
+        return tuple(f for f in FAMILIES if f in present)
+
+
+def _atomic_dir(final: Path, build) -> bool:
+    """Build into a temporary sibling and rename; False if it already existed."""
+    if final.exists():
+        return False
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
+    try:
+        build(tmp)
+        tmp.rename(final)
+    except OSError:
+        if not final.exists():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
+def _documents(src: Source, root: Path) -> list[tuple[str, str]]:
+    path = root / "docs" / f"{src.name}-{_key(src.version)}.jsonl"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")
+        with tmp.open("w") as f:
+            for doc_id, text in src.documents(root):
+                f.write(json.dumps([doc_id, text]) + "\n")
+        tmp.rename(path)
+    with path.open() as f:
+        return [tuple(json.loads(line)) for line in f]
+
+
+def _split_key(doc_id: str) -> float:
+    """A document's place in [0, 1), from its id without the source prefix and extension,
+    so one module lands on the same side in every source derived from it (the stdlib file,
+    its pydoc page, its docstring pairs): held-out code never leaks into training."""
+    key = doc_id.split("/", 1)[-1].rsplit(".", 1)[0]
+    return int(hashlib.sha1(key.encode()).hexdigest()[:12], 16) / 16**12
+
 
 def _split(docs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """Hold out whole documents, chosen by a hash of their id (stable across machines)."""
-    order = sorted(range(len(docs)), key=lambda i: hashlib.sha1(docs[i][0].encode()).hexdigest())
-    n_val = max(1, round(VAL_SHARE * len(docs)))
-    val_ids = set(order[:n_val])
-    train = [t for i, (_, t) in enumerate(docs) if i not in val_ids]
-    val = [t for i, (_, t) in enumerate(docs) if i in val_ids]
-    return train, val
+    """Hold out whole documents (at least one) by a hash of their id, stable across machines."""
+    keys = [_split_key(d) for d, _ in docs]
+    val = {i for i, k in enumerate(keys) if k < VAL_SHARE} or {min(range(len(docs)), key=keys.__getitem__)}
+    return ([t for i, (_, t) in enumerate(docs) if i not in val], [t for i, (_, t) in enumerate(docs) if i in val])
+
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte <-> printable-character table, which ByteLevel BPE uses."""
@@ -72,6 +135,7 @@ def _bytes_to_unicode() -> dict[int, str]:
             n += 1
     return dict(zip(bs, map(chr, cs)))
 
+
 def _token_bytes(tok: Tokenizer) -> np.ndarray:
     """UTF-8 bytes each token stands for; special tokens count 0 and are left out of bpb."""
     char_to_byte = {c: b for b, c in _bytes_to_unicode().items()}
@@ -81,11 +145,12 @@ def _token_bytes(tok: Tokenizer) -> np.ndarray:
             out[idx] = sum(1 for c in piece if c in char_to_byte)
     return out
 
-def _train_tokenizer(train: dict[str, list[str]], vocab_size: int) -> Tokenizer:
+
+def _train_tokenizer(train_by_family: dict[str, list[str]], vocab_size: int, out: Path) -> None:
     def sample():
-        for domain in DOMAINS:
+        for texts in train_by_family.values():
             budget = TOKENIZER_SAMPLE_BYTES
-            for text in train[domain]:
+            for text in texts:
                 if budget <= 0:
                     break
                 budget -= len(text)
@@ -93,65 +158,79 @@ def _train_tokenizer(train: dict[str, list[str]], vocab_size: int) -> Tokenizer:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
+    tok.train_from_iterator(sample(), trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=[EOS], min_frequency=2,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(sample(), trainer)
-    return tok
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=EOS,
+                            bos_token=EOS, unk_token=None).save_pretrained(out)
+    np.save(out / "token_bytes.npy", _token_bytes(tok))
+
 
 def _encode(tok: Tokenizer, texts: list[str]) -> np.ndarray:
     eos = tok.token_to_id(EOS)
     ids = [np.array(e.ids + [eos], dtype=np.uint16) for e in tok.encode_batch(texts)]
     return np.concatenate(ids) if ids else np.zeros(0, dtype=np.uint16)
 
-def prepare(vocab_size: int = 4096, root: Path | None = None, quiet: bool = False) -> PreparedData:
-    """Build (or reuse) the prepared corpus for this vocabulary size."""
+
+def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str, Source] | None = None,
+            quiet: bool = False) -> PreparedData:
+    """Build (or reuse) documents, tokenizer and token arrays for every source of the registry."""
     if not 256 < vocab_size <= 65535:
         raise ValueError(f"vocab_size {vocab_size} must be in (256, 65535] for uint16 arrays")
-    root = (root or cache_root()).expanduser().resolve()
-    final = root / f"data-v{PREP_VERSION}-vocab{vocab_size}"
-    if (final / "stats.json").exists():
-        return PreparedData(final)
+    registry = registry if registry is not None else SOURCES
+    root = Path(root).expanduser().resolve() if root else cache_root()
     say = (lambda *a: None) if quiet else (lambda *a: print("[prepare]", *a, flush=True))
-    root.mkdir(parents=True, exist_ok=True)
+    built: list[str] = []
+    docs: dict[str, tuple[list[str], list[str]]] = {}
 
-    train: dict[str, list[str]] = {d: [] for d in DOMAINS}
-    val: dict[str, list[str]] = {d: [] for d in DOMAINS}
-    per_source = {}
-    for src in SOURCES.values():
-        docs = list(src.documents(root))
-        tr, va = _split(docs)
-        train[src.domain] += tr
-        val[src.domain] += va
-        per_source[src.name] = {
-            "domain": src.domain, "licence": src.licence, "origin": src.origin,
-            "documents_train": len(tr), "documents_val": len(va),
-            "bytes_train": sum(len(t.encode()) for t in tr),
-            "bytes_val": sum(len(t.encode()) for t in va),
-        }
-        say(f"{src.name}: {len(docs)} documents ({src.domain}, {src.licence})")
+    def split_docs(src: Source):
+        if src.name not in docs:
+            start = time.perf_counter()
+            docs[src.name] = _split(_documents(src, root))
+            say(f"{src.name}: {sum(map(len, docs[src.name]))} documents ({src.family}, {src.licence}) "
+                f"in {time.perf_counter() - start:.1f} s")
+        return docs[src.name]
 
-    tok = _train_tokenizer(train, vocab_size)
-    say(f"trained a byte-level BPE tokenizer with {tok.get_vocab_size()} tokens")
-    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=root))
-    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=EOS,
-                            bos_token=EOS, unk_token=None).save_pretrained(tmp / "tokenizer")
-    np.save(tmp / "token_bytes.npy", _token_bytes(tok))
-    domains = {}
-    for domain in DOMAINS:
-        for split, texts in (("train", train[domain]), ("val", val[domain])):
-            arr = _encode(tok, texts)
-            np.save(tmp / f"{domain}_{split}.npy", arr)
-            domains[f"{domain}_{split}"] = {"tokens": int(arr.size), "documents": len(texts)}
-            say(f"{domain}/{split}: {len(texts)} documents, {arr.size:,} tokens")
-    stats = {"prep_version": PREP_VERSION, "vocab_size": tok.get_vocab_size(),
-             "sources": per_source, "splits": domains}
-    (tmp / "stats.json").write_text(json.dumps(stats, indent=2))
-    try:
-        tmp.rename(final)
-    except OSError:  # another process finished first: its copy is identical, keep it
-        shutil.rmtree(tmp, ignore_errors=True)
-    return PreparedData(final)
+    tok_key = _key(PREP_VERSION, vocab_size, sorted((s.name, s.version) for s in registry.values()))
+    tok_dir = root / f"tokenizer-{tok_key}"
+
+    def build_tokenizer(tmp: Path):
+        by_family: dict[str, list[str]] = {}
+        for src in registry.values():
+            by_family.setdefault(src.family, []).extend(split_docs(src)[0])
+        _train_tokenizer(by_family, vocab_size, tmp)
+        say(f"trained a byte-level BPE tokenizer with {vocab_size} tokens")
+    if _atomic_dir(tok_dir, build_tokenizer):
+        built.append("tokenizer")
+    tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+
+    manifest = {"prep_version": PREP_VERSION, "vocab_size": vocab_size, "tokenizer": str(tok_dir), "sources": {}}
+    for src in registry.values():
+        entry = root / "tokens" / f"{src.name}-{_key(src.version)}-{tok_key}"
+
+        def build_tokens(tmp: Path, src=src):
+            train, val = split_docs(src)
+            stats = {"family": src.family, "licence": src.licence, "origin": src.origin, "version": src.version}
+            for split, texts in (("train", train), ("val", val)):
+                arr = _encode(tok, texts)
+                np.save(tmp / f"{split}.npy", arr)
+                stats.update({f"documents_{split}": len(texts), f"tokens_{split}": int(arr.size),
+                              f"bytes_{split}": sum(len(t.encode()) for t in texts)})
+            (tmp / "stats.json").write_text(json.dumps(stats, indent=1))
+            say(f"{src.name}: tokenized {stats['tokens_train']:,} train and {stats['tokens_val']:,} held-out tokens")
+        if _atomic_dir(entry, build_tokens):
+            built.append(src.name)
+        manifest["sources"][src.name] = {**json.loads((entry / "stats.json").read_text()), "dir": str(entry)}
+
+    text = json.dumps(manifest, indent=1, sort_keys=True)
+    path = root / "manifests" / f"{_key(text)}.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(text)
+        tmp.rename(path)
+    return PreparedData(path, tuple(built))
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -159,8 +238,9 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default $CODEMIX_CACHE or ~/.cache/codemix)")
     args = p.parse_args()
     data = prepare(args.vocab_size, args.cache)
-    print(json.dumps(data.stats(), indent=2))
-    print(f"prepared data: {data.root}")
+    print(json.dumps(data.sources(), indent=1))
+    print(f"manifest: {data.manifest}")
+
 
 if __name__ == "__main__":
     main()

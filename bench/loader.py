@@ -1,0 +1,96 @@
+"""Benchmark: does the data loader outpace the model, and what does preparation cost?
+
+    python bench/loader.py            # prints and saves bench/results/loader.json
+
+Measured in one process, on this machine:
+- tokens/s the mixed stream delivers to one of 2 training workers (rank 0's micro-batches
+  of the demo preset, as torch tensors), against tokens/s the demo model consumes in a
+  training step on one worker's share of the CPU (one thread): target ratio >= 20;
+- time to prepare the embedded data from scratch (documents, tokenizer, token arrays, in
+  an empty cache) and from a warm cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from transformers import LlamaForCausalLM  # noqa: E402
+
+from sweeps.presets import get_preset  # noqa: E402
+from trainers.data.mixture import MixedStream  # noqa: E402
+from trainers.data.prepare import cache_root, prepare  # noqa: E402
+from trainers.sizes import model_config  # noqa: E402
+from trainers.train import TrainConfig  # noqa: E402
+
+WORLD = 2
+
+
+def loader_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> float:
+    micro = cfg.global_batch // WORLD
+    start = time.perf_counter()
+    for step in range(steps):
+        seqs, _ = stream.sequences(step * cfg.global_batch + np.arange(micro))  # rank 0
+        torch.from_numpy(seqs)
+    return steps * micro * cfg.seq_len / (time.perf_counter() - start)
+
+
+def model_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> float:
+    torch.set_num_threads(1)  # one of two workers on two cores
+    model = LlamaForCausalLM(model_config(cfg.model_size, cfg.vocab_size))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    micro = cfg.global_batch // WORLD
+    batches = [torch.from_numpy(stream.sequences(s * cfg.global_batch + np.arange(micro))[0]) for s in range(steps + 2)]
+    for i, batch in enumerate(batches):
+        if i == 2:  # two warm-up steps
+            start = time.perf_counter()
+        logits = model(input_ids=batch[:, :-1]).logits
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps * micro * cfg.seq_len / (time.perf_counter() - start)
+
+
+def main() -> None:
+    preset = get_preset("demo")
+    results = {"machine_cpus": os.cpu_count()}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if (cache_root() / "sources").exists():  # the text sdist, so no network is timed
+            shutil.copytree(cache_root() / "sources", Path(tmp) / "sources")
+        start = time.perf_counter()
+        prepare(root=Path(tmp), quiet=True)
+        results["prepare_from_scratch_s"] = time.perf_counter() - start
+    prepare(quiet=True)
+    start = time.perf_counter()
+    data = prepare(quiet=True)
+    results["prepare_from_cache_s"] = time.perf_counter() - start
+
+    cfg = TrainConfig(code_ratio=0.25, model_size=preset.size, tokens=preset.tokens, seed=0,
+                      manifest=str(data.manifest), synthetic_share=0.1, global_batch=preset.global_batch, lr=preset.lr)
+    stream = MixedStream({f: data.family_tokens(f, "train") for f in data.families()}, cfg.mixture, cfg.seq_len, 0)
+    results["loader_tokens_per_s_per_worker"] = loader_tokens_per_s(stream, cfg, steps=200)
+    results["model_tokens_per_s_per_worker"] = model_tokens_per_s(stream, cfg, steps=10)
+    results["loader_over_model"] = results["loader_tokens_per_s_per_worker"] / results["model_tokens_per_s_per_worker"]
+
+    for k, v in results.items():
+        print(f"{k:<34} {v:,.2f}")
+    out = Path(__file__).resolve().parent / "results" / "loader.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()

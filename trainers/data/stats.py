@@ -1,0 +1,49 @@
+"""Per-source statistics, and the repetition a preset would need at the study's code ratios.
+
+    python -m trainers.data.stats                    # demo preset
+    python -m trainers.data.stats --preset smoke --synthetic-share 0.1
+
+Prints documents, tokens and licence per source, then for each code ratio of the paper's
+grid how many epochs of each family the preset's token budget needs (above 1: the family
+is repeated; `--no-repeat` on a sweep refuses such a run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from sweeps.presets import PAPER_RATIOS, get_preset
+from trainers.data.mixture import DEFAULT_CODE_MIX
+from trainers.data.prepare import prepare
+from trainers.train import TrainConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="demo", help="preset whose token budget to check (default demo)")
+    p.add_argument("--synthetic-share", type=float, default=0.0, help="synthetic share of the code budget")
+    p.add_argument("--code-mix", default=DEFAULT_CODE_MIX, help="code families' shares of the code budget")
+    args = p.parse_args(argv)
+    try:
+        preset = get_preset(args.preset)
+        configs = [TrainConfig(code_ratio=r, model_size=preset.size, tokens=preset.tokens, seed=0,
+                               synthetic_share=args.synthetic_share, code_mix=args.code_mix,
+                               global_batch=preset.global_batch) for r in PAPER_RATIOS]
+    except ValueError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    data = prepare(quiet=True)
+    sources = pd.DataFrame([{"source": name, "family": s["family"], "documents": s["documents_train"] + s["documents_val"],
+                             "train_tokens": s["tokens_train"], "held_out_tokens": s["tokens_val"], "licence": s["licence"]}
+                            for name, s in data.sources().items()]).sort_values(["family", "source"])
+    print(sources.to_markdown(index=False, intfmt=","))
+    epochs = pd.DataFrame([{"code_ratio": c.code_ratio, **c.check_data(data)} for c in configs]).fillna(0.0)
+    print(f"\nEpochs per family for preset {args.preset!r} ({preset.tokens:,} tokens per trial; >1 means repeated):")
+    print(epochs.to_markdown(index=False, floatfmt=".3f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
