@@ -31,7 +31,7 @@ from sweeps.presets import get_preset  # noqa: E402
 from trainers.data.mixture import MixedStream  # noqa: E402
 from trainers.data.prepare import cache_root, prepare  # noqa: E402
 from trainers.sizes import model_config  # noqa: E402
-from trainers.train import TrainConfig  # noqa: E402
+from trainers.config import TrainConfig  # noqa: E402
 
 WORLD = 2
 
@@ -47,7 +47,7 @@ def loader_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> fl
 
 def model_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> float:
     torch.set_num_threads(1)  # one of two workers on two cores
-    model = LlamaForCausalLM(model_config(cfg.model_size, cfg.vocab_size))
+    model = LlamaForCausalLM(model_config(cfg.model_size))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     micro = cfg.global_batch // WORLD
     batches = [torch.from_numpy(stream.sequences(s * cfg.global_batch + np.arange(micro))[0]) for s in range(steps + 2)]

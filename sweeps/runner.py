@@ -22,7 +22,8 @@ from sweeps.spec import SweepSpec
 from sweeps.tracking import ChildRunCallback, SUMMARY_METRICS, log_summary, results_frame
 from sweeps.trial import TRAIN_FIELDS, run_trial
 from trainers.data.prepare import PreparedData, prepare
-from trainers.train import TrainConfig
+from trainers.config import TrainConfig
+from trainers.sizes import get_size
 
 # Tune's trial function only waits on its Train job; a tenth of a CPU leaves the rest to the
 # workers, so one trial (2 workers at 0.9 CPU) fits a 2-core laptop.
@@ -42,7 +43,7 @@ def _params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
 
 def prepare_sweep(spec: SweepSpec, configs: list[dict]) -> PreparedData:
     """Prepare the data once for all trials; check every trial against it before Ray starts."""
-    data = prepare(registry=spec.registry())
+    data = prepare(vocab_size=get_size(spec.size).vocab_size, registry=spec.registry())
     for c in configs:
         TrainConfig(**{k: v for k, v in c.items() if k in TRAIN_FIELDS}).check_data(data)
     return data

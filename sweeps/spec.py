@@ -17,7 +17,7 @@ from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
 from trainers.data.sources import SOURCES, Source
 from trainers.sizes import SIZES
-from trainers.train import TrainConfig
+from trainers.config import TrainConfig
 
 DEFAULT_STORAGE = "runs"  # under the current folder: `mlflow ui` there finds runs/mlflow.db
 

@@ -14,7 +14,8 @@ from dataclasses import fields
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from trainers.train import TrainConfig, fit
+from trainers.config import TrainConfig
+from trainers.train import fit
 
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 

@@ -71,11 +71,15 @@ def head(tmp_path, prepared):
 def test_job_submit_runs_the_smoke_sweep(head, tmp_path):
     address, env = head
     storage = tmp_path / "runs"
-    done = subprocess.run(
-        ["ray", "job", "submit", "--address", address, "--working-dir", str(ROOT), "--",
-         "python", "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0,1",
-         "--storage", str(storage), "--experiment", "submitted"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    for _ in range(20):  # the job server answers before its agent has registered
+        done = subprocess.run(
+            ["ray", "job", "submit", "--address", address, "--working-dir", str(ROOT), "--",
+             "python", "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0,1",
+             "--storage", str(storage), "--experiment", "submitted"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        if "No available agent" not in done.stdout + done.stderr:
+            break
+        time.sleep(3)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "succeeded" in done.stdout
     assert "Best code_ratio per metric" in done.stdout

@@ -18,7 +18,8 @@ import pandas as pd
 from sweeps.presets import PAPER_RATIOS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.prepare import prepare
-from trainers.train import TrainConfig
+from trainers.config import TrainConfig
+from trainers.sizes import get_size
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                                global_batch=preset.global_batch) for r in PAPER_RATIOS]
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
-    data = prepare(quiet=True)
+    data = prepare(vocab_size=get_size(preset.size).vocab_size, quiet=True)
     sources = pd.DataFrame([{"source": name, "family": s["family"], "documents": s["documents_train"] + s["documents_val"],
                              "train_tokens": s["tokens_train"], "held_out_tokens": s["tokens_val"], "licence": s["licence"]}
                             for name, s in data.sources().items()]).sort_values(["family", "source"])

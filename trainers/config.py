@@ -1,0 +1,130 @@
+"""The training config of one run: frozen, and checked when built.
+
+Raw dicts (Tune's param space, Ray Train's `train_loop_config`) become a `TrainConfig` at the
+edge; every check that can run before workers start runs here: the mixture, the size, the
+budget, and (with the prepared data at hand) repetition and the init checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainers.data.mixture import DEFAULT_CODE_MIX, Mixture, MixedStream
+from trainers.data.prepare import PreparedData
+from trainers.sizes import get_size
+
+PARALLEL = ("ddp", "fsdp")
+SCHEDULES = ("cosine", "linear")  # linear: the study's cooldown, a straight decay to min_lr
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    code_ratio: float
+    model_size: str
+    tokens: int               # training tokens over all workers
+    seed: int
+    manifest: str = ""        # trainers.data.prepare's manifest; filled in once data is prepared
+    synthetic_share: float = 0.0            # of the code budget
+    code_mix: str = DEFAULT_CODE_MIX        # the rest of the code budget, by family
+    allow_repeat: bool = True               # False: refuse a budget that repeats a source
+    init_checkpoint: str = ""  # an HF checkpoint to start from; empty: Glorot-normal, as in the study
+    global_batch: int = 16    # sequences per optimizer step, summed over workers
+    lr: float = 3e-3          # small models tolerate a high peak LR
+    schedule: str = "cosine"
+    warmup_frac: float = 0.05
+    min_lr: float = 3e-4      # cosine ends at 10% of the default peak (Chinchilla); cooldowns use 1e-6
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_tokens: int = 32_768  # held-out tokens per family for bits-per-byte
+    log_every: int = 10
+    checkpoint_every: int = 0  # steps between checkpoints (0: only the final one)
+    keep_checkpoints: int = 2
+    max_failures: int = 2      # worker-group restarts from the last checkpoint before a trial fails
+    parallel: str = "ddp"
+    num_workers: int = 2
+    cpus_per_worker: float = 1.0
+    use_gpu: bool = False
+
+    def __post_init__(self):
+        self.mixture
+        size = get_size(self.model_size)
+        if self.num_workers < 1 or self.global_batch % self.num_workers:
+            raise ValueError(f"global batch {self.global_batch} does not split over {self.num_workers} workers")
+        if self.tokens < self.tokens_per_step:
+            raise ValueError(f"token budget {self.tokens} is smaller than one batch ({self.tokens_per_step} tokens)")
+        if self.parallel not in PARALLEL:
+            raise ValueError(f"unknown parallelism {self.parallel!r}; choose from {', '.join(PARALLEL)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown LR schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
+            raise ValueError(f"checkpoint_every {self.checkpoint_every} and keep_checkpoints "
+                             f"{self.keep_checkpoints} must be >= 0 and >= 1")
+        del size
+
+    @property
+    def mixture(self) -> Mixture:
+        return Mixture.build(self.code_ratio, self.synthetic_share, self.code_mix)
+
+    @property
+    def seq_len(self) -> int:
+        return get_size(self.model_size).seq_len
+
+    @property
+    def vocab_size(self) -> int:
+        return get_size(self.model_size).vocab_size
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.global_batch * self.seq_len
+
+    @property
+    def steps(self) -> int:
+        return self.tokens // self.tokens_per_step
+
+    def lr_at(self, step: int) -> float:
+        if self.schedule == "linear":  # cooldown: from the peak straight down to min_lr
+            return self.lr + (self.min_lr - self.lr) * step / max(1, self.steps - 1)
+        warmup = max(1, int(self.warmup_frac * self.steps))
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
+        progress = (step - warmup) / max(1, self.steps - warmup)
+        return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+
+    def check_data(self, data: PreparedData) -> dict[str, float]:
+        """Epochs per family this run needs; refuses repetition when allow_repeat is False,
+        and an init checkpoint of another size or tokenizer."""
+        if self.init_checkpoint:
+            check_init_checkpoint(Path(self.init_checkpoint), self.model_size, data)
+        stream = MixedStream({f: data.family_tokens(f, "train") for f in data.families()},
+                             self.mixture, self.seq_len, self.seed)
+        epochs = stream.epochs(self.steps * self.global_batch)
+        over = {f: e for f, e in epochs.items() if e > 1.0}
+        if over and not self.allow_repeat:
+            f, e = max(over.items(), key=lambda kv: kv[1])
+            have = len(stream.arrays[f])
+            raise ValueError(f"--no-repeat: family {f} has {have:,} training tokens but code ratio "
+                             f"{self.code_ratio:g} needs {round(e * have):,} ({e:.2f} epochs)")
+        return epochs
+
+
+def tokenizer_fingerprint(folder: Path) -> str:
+    """What makes two tokenizers the same: the vocabulary and merges of tokenizer.json."""
+    model = json.loads((folder / "tokenizer.json").read_text())["model"]
+    return hashlib.sha1(json.dumps([model["vocab"], model.get("merges")], sort_keys=True).encode()).hexdigest()
+
+
+def check_init_checkpoint(path: Path, size: str, data: PreparedData) -> None:
+    from trainers.sizes import model_config
+    if not (path / "config.json").exists():
+        raise ValueError(f"init checkpoint {str(path)!r} is missing (no config.json there)")
+    theirs, ours = json.loads((path / "config.json").read_text()), model_config(size).to_dict()
+    dims = ("hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "vocab_size")
+    if any(theirs.get(k) != ours[k] for k in dims):
+        raise ValueError(f"init checkpoint {str(path)!r} is another size than {size!r} "
+                         f"({', '.join(f'{k}={theirs.get(k)}' for k in dims)})")
+    if not (path / "tokenizer.json").exists() or tokenizer_fingerprint(path) != tokenizer_fingerprint(data.tokenizer_dir):
+        raise ValueError(f"init checkpoint {str(path)!r} was made with another tokenizer than this sweep's")
