@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sweeps.presets import PAPER_RATIOS  # noqa: E402
-from sweeps.runner import prepare_sweep, print_summary, run_sweep, trial_configs  # noqa: E402
+from sweeps.runner import prepare_sweep, print_summary, run_sweep, train_configs, trial_configs  # noqa: E402
 from sweeps.spec import add_shared_flags, parse_ratios, resolve  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(c, sort_keys=True))
             print(f"{len(configs)} trials ({spec.search}); nothing was trained (--dry-run)")
             return 0
-        data = prepare_sweep(spec, configs)
+        data = prepare_sweep(spec, train_configs(configs))
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     df, best, run_id = run_sweep(spec, data, "code_ratio", ratios, low=0.0, high=1.0)

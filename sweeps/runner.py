@@ -36,17 +36,24 @@ def trial_configs(spec: SweepSpec, axis: str, points, manifest: str = "") -> lis
 
 
 def _params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
-    overrides = {"code_ratio": 0.0, **overrides}
-    cfg = spec.train_config(manifest=manifest, **overrides)
-    return {**asdict(cfg), "init_source": "scratch", "train_storage": str(spec.storage / "train")}
+    """A trial's flat params: the TrainConfig fields, plus the axes that are not fields."""
+    train = {"code_ratio": 0.0, **{k: v for k, v in overrides.items() if k in TRAIN_FIELDS}}
+    extra = {k: v for k, v in overrides.items() if k not in TRAIN_FIELDS}
+    cfg = spec.train_config(manifest=manifest, **train)
+    return {**asdict(cfg), **extra, "init_source": cfg.init_checkpoint or "scratch",
+            "train_storage": str(spec.storage / "train")}
 
 
-def prepare_sweep(spec: SweepSpec, configs: list[dict]) -> PreparedData:
-    """Prepare the data once for all trials; check every trial against it before Ray starts."""
+def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig]) -> PreparedData:
+    """Prepare the data once for all trials; check every run against it before Ray starts."""
     data = prepare(vocab_size=get_size(spec.size).vocab_size, registry=spec.registry())
-    for c in configs:
-        TrainConfig(**{k: v for k, v in c.items() if k in TRAIN_FIELDS}).check_data(data)
+    for cfg in configs:
+        cfg.check_data(data)
     return data
+
+
+def train_configs(params: list[dict]) -> list[TrainConfig]:
+    return [TrainConfig(**{k: v for k, v in p.items() if k in TRAIN_FIELDS}) for p in params]
 
 
 def _param_space(spec: SweepSpec, axis: str, grid, low: float, high: float, manifest: str):
@@ -70,7 +77,8 @@ def _state_file(spec: SweepSpec):
     return spec.storage / f"{spec.experiment}.sweep.json"
 
 
-def run_sweep(spec: SweepSpec, data: PreparedData, axis: str, grid, low: float, high: float):
+def run_sweep(spec: SweepSpec, data: PreparedData, axis: str, grid, low: float = 0.0, high: float = 1.0,
+              trainable=run_trial):
     """Run the sweep and return (results DataFrame, optimum per metric, parent run id)."""
     if not ray.is_initialized():
         ray.init()  # joins $RAY_ADDRESS when set, else starts a local cluster
@@ -85,7 +93,7 @@ def run_sweep(spec: SweepSpec, data: PreparedData, axis: str, grid, low: float, 
     with mlflow.start_run(run_id=parent_id, run_name=None if parent_id else f"{spec.experiment}-sweep",
                           tags={"sweep": spec.experiment, "axis": axis}) as parent:
         if previous:
-            tuner = tune.Tuner.restore(previous["tune_path"], tune.with_resources(run_trial, {"CPU": DRIVER_CPU}),
+            tuner = tune.Tuner.restore(previous["tune_path"], tune.with_resources(trainable, {"CPU": DRIVER_CPU}),
                                        resume_errored=True)
         else:
             mlflow.log_params({"preset": spec.preset, "model_size": spec.size, "tokens": spec.tokens,
@@ -95,7 +103,7 @@ def run_sweep(spec: SweepSpec, data: PreparedData, axis: str, grid, low: float, 
             space, searcher, samples = _param_space(spec, axis, grid, low, high, str(data.manifest))
             name = f"{spec.experiment}-{parent.info.run_id[:8]}"
             tuner = tune.Tuner(
-                tune.with_resources(run_trial, {"CPU": DRIVER_CPU}),
+                tune.with_resources(trainable, {"CPU": DRIVER_CPU}),
                 param_space=space,
                 tune_config=tune.TuneConfig(search_alg=searcher, num_samples=samples,
                                             max_concurrent_trials=_concurrency(spec)),
@@ -122,7 +130,7 @@ def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> 
     print(f"\nBest {axis} per metric (mean over seeds; interval = neighbouring grid points):")
     for metric, b in best.items():
         better = "lower" if SUMMARY_METRICS[metric] == "min" else "higher"
-        print(f"  {metric:<16} best {axis} = {b['best']:g}  (interval {b['low']:g}..{b['high']:g}; "
+        print(f"  {metric:<22} best {axis} = {b['best']}  (neighbours {b['low']}..{b['high']}; "
               f"{metric} = {b['value']:.4f}, {better} is better)")
     print(f"\nMLflow parent run {run_id} in {tracking_uri}")
     if tracking_uri.startswith("sqlite:///"):

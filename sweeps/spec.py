@@ -43,6 +43,7 @@ class SweepSpec:
     data: str = "embedded"  # or "remote": the study's Hugging Face datasets
     languages: tuple[str, ...] = STACK_LANGUAGES
     remote_documents: int = 200_000
+    init_checkpoint: str = ""
 
     def registry(self) -> dict[str, Source]:
         if self.data == "embedded":
@@ -56,6 +57,7 @@ class SweepSpec:
         fields = dict(
             model_size=self.size, tokens=self.tokens, manifest=manifest,
             synthetic_share=self.synthetic_share, code_mix=self.code_mix, allow_repeat=self.allow_repeat,
+            init_checkpoint=self.init_checkpoint,
             global_batch=p.global_batch, lr=p.lr, eval_tokens=p.eval_tokens, log_every=p.log_every,
             num_workers=p.num_workers, cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu)
         return TrainConfig(**{**fields, **overrides})
@@ -82,6 +84,9 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                         help="share of the code budget that is synthetic, verified Python (default 0)")
     parser.add_argument("--code-mix", default=DEFAULT_CODE_MIX,
                         help=f"how the non-synthetic code budget splits over code families (default {DEFAULT_CODE_MIX})")
+    parser.add_argument("--init-checkpoint", default="",
+                        help="start every trial from this Hugging Face checkpoint (same size and tokenizer); "
+                             "default: Glorot-normal from scratch")
     parser.add_argument("--no-repeat", action="store_true",
                         help="refuse a budget that would repeat any source (default: repeat, and log epochs per source)")
     parser.add_argument("--data", choices=("embedded", "remote"), default="embedded",
@@ -130,7 +135,8 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         synthetic_share=args.synthetic_share, code_mix=args.code_mix,
         allow_repeat=not args.no_repeat, data=args.data,
         languages=tuple(l.strip() for l in args.languages.split(",") if l.strip()),
-        remote_documents=args.remote_documents)
+        remote_documents=args.remote_documents,
+        init_checkpoint=str(Path(args.init_checkpoint).expanduser().resolve()) if args.init_checkpoint else "")
     spec.registry()  # unknown languages fail here, before anything starts
     spec.train_config(code_ratio=0.0, seed=0)  # the code mix and synthetic share are checked here
     return spec

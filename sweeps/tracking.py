@@ -49,18 +49,22 @@ def results_frame(result_grid, axis: str) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values([axis, "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
 
 
+def numeric(df: pd.DataFrame, axis: str) -> bool:
+    return pd.api.types.is_numeric_dtype(df[axis])
+
+
 def best_points(df: pd.DataFrame, axis: str) -> dict[str, dict]:
-    """Per metric: the best axis value (mean over seeds) and its neighbours on the axis."""
+    """Per metric: the best axis value (mean over seeds) and, on a numeric axis, its neighbours."""
     out = {}
     points = sorted(df[axis].unique())
     for metric, mode in SUMMARY_METRICS.items():
         if metric not in df or df[metric].isna().all():
             continue
         means = df.groupby(axis)[metric].mean()
-        best = float(means.idxmin() if mode == "min" else means.idxmax())
+        best = means.idxmin() if mode == "min" else means.idxmax()
         i = points.index(best)
         out[metric] = {"best": best, "value": float(means[best]), "mode": mode,
-                       "low": float(points[max(0, i - 1)]), "high": float(points[min(len(points) - 1, i + 1)])}
+                       "low": points[max(0, i - 1)], "high": points[min(len(points) - 1, i + 1)]}
     return out
 
 
@@ -71,10 +75,15 @@ def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         means = df.groupby(axis)[metric].mean()
-        ax.scatter(df[axis], df[metric], s=14, alpha=0.5, label="trials")
-        ax.plot(means.index, means.values, marker="o", label="mean over seeds")
-        ax.axvline(best[metric]["best"], color="tab:red", ls="--", lw=1,
-                   label=f"best {best[metric]['best']:g} ({best[metric]['mode']})")
+        if numeric(df, axis):
+            ax.scatter(df[axis], df[metric], s=14, alpha=0.5, label="trials")
+            ax.plot(means.index, means.values, marker="o", label="mean over seeds")
+            ax.axvline(best[metric]["best"], color="tab:red", ls="--", lw=1,
+                       label=f"best {best[metric]['best']:g} ({best[metric]['mode']})")
+        else:  # named variants (recipes): one bar each, the best in red
+            colours = ["tab:red" if v == best[metric]["best"] else "tab:blue" for v in means.index]
+            ax.bar(range(len(means)), means.values, color=colours, label=f"best in red ({best[metric]['mode']})")
+            ax.set_xticks(range(len(means)), means.index, rotation=30, ha="right", fontsize=7)
         ax.set_xlabel(axis.replace("_", " "))
         ax.set_ylabel(metric)
         ax.legend(fontsize=7)
@@ -99,8 +108,12 @@ def log_summary(df: pd.DataFrame, axis: str, primary: str) -> dict[str, dict]:
             plot(df, axis, best, tmp / f"metrics_vs_{axis}.png")
             mlflow.log_artifact(str(tmp / f"metrics_vs_{axis}.png"))
     for metric, b in best.items():
-        mlflow.log_metrics({f"best_{axis}_{metric}": b["best"], f"best_{metric}": b["value"]})
-    if primary in best:
+        mlflow.log_metric(f"best_{metric}", b["value"])
+        if numeric(df, axis):
+            mlflow.log_metric(f"best_{axis}_{metric}", b["best"])
+        else:
+            mlflow.set_tag(f"best_{axis}_{metric}", b["best"])
+    if primary in best and numeric(df, axis):
         b = best[primary]
         mlflow.log_metrics({f"best_{axis}": b["best"], f"best_{axis}_low": b["low"],
                             f"best_{axis}_high": b["high"]})

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import fields
+from pathlib import Path
 
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from trainers.config import TrainConfig
+from trainers.data.prepare import PreparedData
+from trainers.recipes import get_recipe
+from trainers.stages import run_recipe
 from trainers.train import fit
 
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -33,3 +37,19 @@ def run_trial(config: dict) -> None:
     metrics, checkpoint = fit(cfg, name=name, storage_path=config["train_storage"],
                               callbacks=[TuneReportCallback()])
     tune.report({**metrics, "checkpoint_path": checkpoint, "done": True})
+
+
+def run_recipe_trial(config: dict) -> None:
+    """A trial over a recipe: its stages run in turn, each trained once and shared by key."""
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", REPORT_POLL_S)
+    base = TrainConfig(**{k: v for k, v in config.items() if k in TRAIN_FIELDS})
+    recipe, cooldown = config["variant"].split("/")
+    storage = config["train_storage"]
+
+    def train(cfg: TrainConfig, name: str):
+        return fit(cfg, name=name, storage_path=storage, callbacks=[TuneReportCallback()])
+
+    checkpoint, metrics, log = run_recipe(get_recipe(recipe, cooldown), base, Path(storage).parent, train,
+                                          PreparedData(Path(base.manifest)))
+    tune.report({**metrics, "stages": len(log), "stages_reused": sum(s["reused"] for s in log),
+                 "stage_keys": ",".join(s["key"] for s in log), "checkpoint_path": checkpoint, "done": True})

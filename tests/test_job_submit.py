@@ -9,6 +9,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.error
@@ -66,6 +67,11 @@ def head(tmp_path, prepared):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+        # `ray start` recorded this head as the machine's current cluster; a later plain
+        # `ray.init()` would try to join it. Remove the record if it is still ours.
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if current.exists() and current.read_text().strip().endswith(f":{gcs}"):
+            current.unlink()
 
 
 def test_job_submit_runs_the_smoke_sweep(head, tmp_path):

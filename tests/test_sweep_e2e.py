@@ -112,3 +112,22 @@ def test_resume_keeps_finished_trials(sweep):
     runs = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
     assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == len(children)
     assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
+
+
+def test_recipe_sweep_trains_shared_stages_once(prepared, tmp_path):
+    from sweeps import recipe
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
+        code = recipe.main(["--preset", "smoke", "--recipes", "balanced_to_text", "--cooldowns", "text,code",
+                            "--storage", str(tmp_path), "--experiment", "recipes"])
+    finally:
+        ray.shutdown()
+    assert code == 0
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("recipes").experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags][0]
+    assert sorted(c.data.params["variant"] for c in children) == ["balanced_to_text/code", "balanced_to_text/text"]
+    # 3 stages each; the init and continue stages were trained by one trial and reused by the other.
+    assert sorted(c.data.metrics["stages_reused"] for c in children) == [0, 2]
+    assert parent.data.tags["best_variant_val_bpb_text"] in ("balanced_to_text/code", "balanced_to_text/text")

@@ -1,0 +1,66 @@
+"""Recipe sweep (§3.1, §3.5, §3.6 of the study): when code enters, and whether a cooldown helps.
+
+    python sweeps/recipe.py --preset smoke                      # the four recipes, no cooldown
+    python sweeps/recipe.py --recipes balanced_to_text,code_to_text --cooldowns none,text,code
+
+Each trial runs one recipe (trainers/recipes.py) as a chain of Ray Train jobs, each stage
+starting from the previous stage's checkpoint. Stages are artefacts keyed by their config
+(trainers/stages.py): Balanced→Text with a text cooldown and with a code cooldown share
+their init and continue stages, which are trained once, by whichever trial asks first.
+The total budget per trial is the preset's `--tokens`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+# Import the checkout this script sits in (the uploaded --working-dir under `ray job submit`),
+# not whichever copy of codemix happens to be installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sweeps.runner import prepare_sweep, print_summary, run_sweep, train_configs, trial_configs  # noqa: E402
+from sweeps.spec import add_shared_flags, resolve  # noqa: E402
+from sweeps.trial import run_recipe_trial  # noqa: E402
+from trainers.recipes import COOLDOWNS, RECIPES, get_recipe  # noqa: E402
+from trainers.stages import stage_configs  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_shared_flags(parser, experiment="codemix-recipe")
+    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma list of: {', '.join(RECIPES)}")
+    parser.add_argument("--cooldowns", default="none", help=f"comma list of: {', '.join(COOLDOWNS)} (default none)")
+    args = parser.parse_args(argv)
+    try:
+        if args.search != "grid":
+            raise ValueError("recipes are named variants: use --search grid")
+        spec = resolve(args)
+        recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+        cooldowns = [c.strip() for c in args.cooldowns.split(",") if c.strip()]
+        if not recipes or not cooldowns:
+            raise ValueError("--recipes and --cooldowns need at least one name each")
+        variants = [f"{r}/{c}" for r, c in itertools.product(recipes, cooldowns)]
+        stages = {v: get_recipe(*v.split("/")) for v in variants}
+        params = trial_configs(spec, "variant", variants)
+        runs = [cfg for p, base in zip(params, train_configs(params))
+                for cfg in stage_configs(stages[p["variant"]], base)]  # every stage of every trial
+        if spec.dry_run:
+            for p in params:
+                print(json.dumps({**p, "stages": [s.name for s in stages[p["variant"]]]}, sort_keys=True))
+            print(f"{len(params)} trials, {len(runs)} stages before reuse; nothing was trained (--dry-run)")
+            return 0
+        data = prepare_sweep(spec, [replace(r, init_checkpoint="") for r in runs])
+    except ValueError as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    df, best, run_id = run_sweep(spec, data, "variant", variants, trainable=run_recipe_trial)
+    print_summary(df, best, "variant", run_id, spec.tracking_uri)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
