@@ -19,7 +19,7 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.spec import SweepSpec
-from sweeps.tracking import ChildRunCallback, SUMMARY_METRICS, log_summary, results_frame
+from sweeps.tracking import ChildRunCallback, SUMMARY_METRICS, log_summary, results_frame, tracking
 from sweeps.trial import TRAIN_FIELDS, run_trial
 from trainers.data.prepare import PreparedData, prepare
 from trainers.config import TrainConfig
@@ -81,8 +81,12 @@ def run_sweep(spec: SweepSpec, data: PreparedData, axis: str, grid, low: float =
               trainable=run_trial):
     """Run the sweep and return (results DataFrame, optimum per metric, parent run id)."""
     if not ray.is_initialized():
-        ray.init()  # joins $RAY_ADDRESS when set, else starts a local cluster
-    mlflow.set_tracking_uri(spec.tracking_uri)
+        ray.init()  # joins $RAY_ADDRESS or this machine's running cluster, else starts a local one
+    with tracking(spec.tracking_uri):
+        return _run(spec, data, axis, grid, low, high, trainable)
+
+
+def _run(spec, data, axis, grid, low, high, trainable):
     mlflow.set_experiment(spec.experiment)
     state = _state_file(spec)
     previous = json.loads(state.read_text()) if spec.resume and state.exists() else None

@@ -9,7 +9,9 @@ its grid interval, one plot per metric) is plain pandas and matplotlib.
 from __future__ import annotations
 
 import math
+import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +25,20 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 SUMMARY_METRICS = {"val_bpb_text": "min", "val_bpb_code": "min", "val_bpb_markup": "min",
                    "val_bpb_code_adjacent": "min", "val_bpb_synthetic": "min",
                    "nl_reasoning": "max", "world_knowledge": "max", "code_pass1": "max"}
+
+
+@contextmanager
+def tracking(uri: str):
+    """Use this MLflow store for the sweep, then put back what was there: `set_tracking_uri`
+    also exports MLFLOW_TRACKING_URI, which would leak into later sweeps and child processes."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        mlflow.set_tracking_uri(before)
 
 
 class ChildRunCallback(MLflowLoggerCallback):
