@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transformers import LlamaConfig
-
 
 @dataclass(frozen=True)
 class ModelSize:
@@ -49,8 +47,9 @@ def get_size(size: str) -> ModelSize:
     return SIZES[size]
 
 
-def model_config(size: str) -> LlamaConfig:
-    """A transformers config for a named size."""
+def model_config(size: str):
+    """A transformers.LlamaConfig for a named size."""
+    from transformers import LlamaConfig  # imported here: importing transformers costs seconds
     s = get_size(size)
     return LlamaConfig(
         vocab_size=s.vocab_size, hidden_size=s.d_model, intermediate_size=s.d_ff,

@@ -30,7 +30,6 @@ from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, Sc
 from ray.train.torch import TorchTrainer
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
-from transformers import AutoTokenizer, LlamaForCausalLM
 
 from evaluation.bpb import bits_per_byte
 from trainers.config import TrainConfig
@@ -54,7 +53,9 @@ def glorot_normal_(model: torch.nn.Module) -> None:
             torch.nn.init.xavier_normal_(p)
 
 
-def build_model(cfg: TrainConfig, resume_dir: Path | None) -> LlamaForCausalLM:
+def build_model(cfg: TrainConfig, resume_dir: Path | None):
+    from transformers import LlamaForCausalLM  # here, not at the top: Ray's controller unpickles
+    # this module without needing transformers, and that import costs seconds per process
     source = resume_dir or (Path(cfg.init_checkpoint) if cfg.init_checkpoint else None)
     if source is not None:
         return LlamaForCausalLM.from_pretrained(source, dtype=torch.float32)
@@ -87,6 +88,7 @@ def save_checkpoint(model, opt, step: int, fed: torch.Tensor, cfg: TrainConfig, 
     fed_total = _sum_over_ranks(fed)
     if rank != 0:
         return False
+    from transformers import AutoTokenizer, LlamaForCausalLM
     hf = LlamaForCausalLM(model_config(cfg.model_size))
     hf.load_state_dict(weights)
     hf.save_pretrained(folder)

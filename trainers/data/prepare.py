@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
 
 from trainers.data.sources import FAMILIES, SOURCES, Source
 
@@ -158,6 +157,7 @@ def _train_tokenizer(train_by_family: dict[str, list[str]], vocab_size: int, out
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
+    from transformers import PreTrainedTokenizerFast  # only when building: transformers is slow to import
     tok.train_from_iterator(sample(), trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=[EOS], min_frequency=2,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))

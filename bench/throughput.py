@@ -1,0 +1,129 @@
+"""Benchmark: the Ray Train loop against a plain PyTorch DDP loop, and a trial's fixed cost.
+
+    python bench/throughput.py [--size 1m] [--tokens 400000]   # saves bench/results/throughput.json
+
+In one process, on this machine:
+1. The same model, data and loop code trained by `trainers.train.fit` (Ray Train, 2
+   workers, DDP over gloo) and by a plain `torch.multiprocessing` DDP run of 2 processes
+   (no Ray): training tokens/s of each, their ratio (target >= 0.9) and MFU.
+2. The fixed cost of a Ray Train trial (smoke size, 3 runs): launch to the worker function
+   starting, worker start to the first optimizer step done, and the whole `fit` call's time
+   outside the training loop; medians (target <= 10 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing as mp  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from trainers.config import TrainConfig  # noqa: E402
+from trainers.data.mixture import MixedStream  # noqa: E402
+from trainers.data.prepare import PreparedData, prepare  # noqa: E402
+from trainers.flops import cpu_matmul_peak, flops_per_token  # noqa: E402
+from trainers.train import build_model  # noqa: E402
+
+
+def _plain_worker(rank: int, world: int, port: int, cfg: TrainConfig, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    data = PreparedData(Path(cfg.manifest))
+    stream = MixedStream({f: data.family_tokens(f, "train") for f in data.families()}, cfg.mixture, cfg.seq_len, cfg.seed)
+    model = torch.nn.parallel.DistributedDataParallel(build_model(cfg, None))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    micro = cfg.global_batch // world
+    start = time.perf_counter()
+    for step in range(cfg.steps):
+        seqs, _ = stream.sequences(step * cfg.global_batch + rank * micro + np.arange(micro))
+        batch = torch.from_numpy(seqs)
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr_at(step)
+        logits = model(input_ids=batch[:, :-1]).logits
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+    elapsed = time.perf_counter() - start
+    if rank == 0:
+        Path(out).write_text(json.dumps({"tokens_per_s": cfg.steps * cfg.tokens_per_step / elapsed}))
+    dist.destroy_process_group()
+
+
+def plain_tokens_per_s(cfg: TrainConfig) -> float:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/plain.json"
+        mp.spawn(_plain_worker, args=(cfg.num_workers, port, cfg, out), nprocs=cfg.num_workers, join=True)
+        return json.loads(Path(out).read_text())["tokens_per_s"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", default="1m")
+    p.add_argument("--tokens", type=int, default=400_000)
+    args = p.parse_args()
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
+    import ray
+    from trainers.sizes import get_size
+    from trainers.train import fit
+
+    data = prepare(vocab_size=get_size(args.size).vocab_size, quiet=True)
+    cfg = TrainConfig(code_ratio=0.25, model_size=args.size, tokens=args.tokens, seed=0, manifest=str(data.manifest),
+                      global_batch=32, lr=2e-3, cpus_per_worker=1.0, log_every=50, eval_tokens=4096)
+    results = {"size": args.size, "tokens": args.tokens, "machine_cpus": os.cpu_count()}
+
+    plain = plain_tokens_per_s(cfg)  # first, on an idle machine: the baseline
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False)
+    with tempfile.TemporaryDirectory() as storage:
+        metrics, _ = fit(cfg, "throughput", storage)
+        results.update(plain_tokens_per_s=plain, ray_train_tokens_per_s=metrics["tokens_per_s"],
+                       ray_over_plain=metrics["tokens_per_s"] / plain, ray_train_mfu=metrics["mfu"])
+        torch.set_num_threads(1)
+        n = int(metrics["n_params"])
+        s = get_size(args.size)
+        results["plain_mfu"] = plain * flops_per_token(n, s.n_layers, s.d_model, s.seq_len) / (cpu_matmul_peak() * cfg.num_workers)
+
+        smoke = TrainConfig(code_ratio=0.25, model_size="smoke", tokens=16 * 128 * 10, seed=0,
+                            manifest=str(prepare(quiet=True).manifest), cpus_per_worker=1.0, log_every=5, eval_tokens=1024)
+        runs = []
+        for i in range(3):
+            start = time.perf_counter()
+            m, _ = fit(smoke, f"fixed-{i}", storage)
+            wall = time.perf_counter() - start
+            runs.append({"launch_to_worker_s": m["startup_s"], "worker_to_first_step_s": m["first_step_s"],
+                         "fit_outside_training_s": wall - m["train_s"], "fit_wall_s": wall,
+                         "train_s": m["train_s"]})
+        for key in runs[0]:
+            results[f"fixed_median_{key}"] = statistics.median(r[key] for r in runs)
+        results["fixed_runs"] = runs
+    ray.shutdown()
+
+    for k, v in results.items():
+        if not isinstance(v, list):
+            print(f"{k:<40} {v:,.3f}" if isinstance(v, float) else f"{k:<40} {v}")
+    out = Path(__file__).resolve().parent / "results" / "throughput.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()
