@@ -24,14 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from transformers import LlamaForCausalLM  # noqa: E402
 
 from sweeps.presets import get_preset  # noqa: E402
 from trainers.data.mixture import MixedStream  # noqa: E402
 from trainers.data.prepare import cache_root, prepare  # noqa: E402
-from trainers.sizes import model_config  # noqa: E402
 from trainers.config import TrainConfig  # noqa: E402
+from trainers.train import build_model, train_step  # noqa: E402
 
 WORLD = 2
 
@@ -47,18 +45,14 @@ def loader_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> fl
 
 def model_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> float:
     torch.set_num_threads(1)  # one of two workers on two cores
-    model = LlamaForCausalLM(model_config(cfg.model_size))
+    model = build_model(cfg, None)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     micro = cfg.global_batch // WORLD
     batches = [torch.from_numpy(stream.sequences(s * cfg.global_batch + np.arange(micro))[0]) for s in range(steps + 2)]
     for i, batch in enumerate(batches):
         if i == 2:  # two warm-up steps
             start = time.perf_counter()
-        logits = model(input_ids=batch[:, :-1]).logits
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train_step(model, opt, batch, cfg, i)  # the trainer's own step
     return steps * micro * cfg.seq_len / (time.perf_counter() - start)
 
 

@@ -29,13 +29,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from trainers.config import TrainConfig  # noqa: E402
 from trainers.data.mixture import MixedStream  # noqa: E402
 from trainers.data.prepare import PreparedData, prepare  # noqa: E402
 from trainers.flops import cpu_matmul_peak, flops_per_token  # noqa: E402
-from trainers.train import build_model  # noqa: E402
+from trainers.train import build_model, train_step  # noqa: E402
 
 
 def _plain_worker(rank: int, world: int, port: int, cfg: TrainConfig, out: str) -> None:
@@ -50,15 +49,7 @@ def _plain_worker(rank: int, world: int, port: int, cfg: TrainConfig, out: str) 
     start = time.perf_counter()
     for step in range(cfg.steps):
         seqs, _ = stream.sequences(step * cfg.global_batch + rank * micro + np.arange(micro))
-        batch = torch.from_numpy(seqs)
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr_at(step)
-        logits = model(input_ids=batch[:, :-1]).logits
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        train_step(model, opt, torch.from_numpy(seqs), cfg, step)  # the trainer's own step
     elapsed = time.perf_counter() - start
     if rank == 0:
         Path(out).write_text(json.dumps({"tokens_per_s": cfg.steps * cfg.tokens_per_step / elapsed}))

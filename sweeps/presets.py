@@ -22,6 +22,9 @@ class Preset:
     num_workers: int = 2  # DDP workers per trial; 2 shows sharding on a laptop
     cpus_per_worker: float = 0.9  # fractional so a trial's driver fits beside 2 workers on 2 cores
     use_gpu: bool = False
+    parallel: str = "ddp"
+    warmup_frac: float = 0.05
+    checkpoint_every: int = 0  # steps; 0: only the final checkpoint
 
 
 PRESETS: dict[str, Preset] = {
@@ -29,10 +32,19 @@ PRESETS: dict[str, Preset] = {
     # lands within 0.5 points of its request) train in ~4 s after ~15 s of Ray start-up.
     "smoke": Preset(size="smoke", tokens=60_000, global_batch=16, lr=3e-3,
                     eval_tokens=8_192, log_every=5),
-    # The README default on a 2-core laptop: ~1.3M params at ~10k tokens/s, so 600k tokens
-    # is ~1 minute a trial and the six-ratio grid fits in ~15 minutes with start-up and prep.
-    "demo": Preset(size="1m", tokens=600_000, global_batch=32, lr=2e-3,
+    # The README default on a 2-core laptop: 0.99M params at ~14k tokens/s, so a million
+    # tokens is ~75 s a trial and the six-ratio grid fits in ~11 minutes with start-up and prep.
+    "demo": Preset(size="1m", tokens=1_000_000, global_batch=32, lr=2e-3,
                    eval_tokens=32_768, log_every=20),
+    # The study's models on a GPU cluster (8 GPUs a trial, FSDP2 in bf16): batch 512 x 8192
+    # tokens, 1325 warm-up steps (2.8% of 200B tokens' 47.7k steps), a checkpoint every 1000
+    # steps. 200B tokens per trial as in §3.3; scale it with --tokens.
+    "paper-470m": Preset(size="470m", tokens=200_000_000_000, global_batch=512, lr=3e-4,
+                         eval_tokens=1_048_576, log_every=10, num_workers=8, cpus_per_worker=8,
+                         use_gpu=True, parallel="fsdp", warmup_frac=0.028, checkpoint_every=1000),
+    "paper-2.8b": Preset(size="2.8b", tokens=200_000_000_000, global_batch=512, lr=1.6e-4,
+                         eval_tokens=1_048_576, log_every=10, num_workers=8, cpus_per_worker=8,
+                         use_gpu=True, parallel="fsdp", warmup_frac=0.028, checkpoint_every=1000),
 }
 
 

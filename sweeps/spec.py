@@ -59,7 +59,9 @@ class SweepSpec:
             synthetic_share=self.synthetic_share, code_mix=self.code_mix, allow_repeat=self.allow_repeat,
             init_checkpoint=self.init_checkpoint,
             global_batch=p.global_batch, lr=p.lr, eval_tokens=p.eval_tokens, log_every=p.log_every,
-            num_workers=p.num_workers, cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu)
+            num_workers=p.num_workers, cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu,
+            parallel=p.parallel, warmup_frac=p.warmup_frac, checkpoint_every=p.checkpoint_every,
+            min_lr=p.lr / 10)  # cosine to 10% of the peak (Chinchilla)
         return TrainConfig(**{**fields, **overrides})
 
 

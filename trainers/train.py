@@ -105,6 +105,20 @@ def _sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
     return out.cpu()
 
 
+def train_step(model, opt, batch: torch.Tensor, cfg: TrainConfig, step: int) -> tuple[torch.Tensor, float]:
+    """One optimizer step on a batch of sequences (inputs and shifted targets)."""
+    lr = cfg.lr_at(step)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    logits = model(input_ids=batch[:, :-1]).logits
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch[:, 1:].reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    return loss, lr
+
+
 def train_loop_per_worker(config: dict) -> dict | None:
     launched_at = config.pop("launched_at", None)
     cfg = TrainConfig(**config)
@@ -143,16 +157,7 @@ def train_loop_per_worker(config: dict) -> dict | None:
         idx = step * cfg.global_batch + rank * micro + np.arange(micro)
         seqs, family = stream.sequences(idx)
         fed += torch.from_numpy(np.bincount(family, minlength=len(stream.families))).double()
-        batch = torch.from_numpy(seqs).to(device)
-        lr = cfg.lr_at(step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        logits = model(input_ids=batch[:, :-1]).logits
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        loss, lr = train_step(model, opt, torch.from_numpy(seqs).to(device), cfg, step)
         window_tokens += cfg.tokens_per_step
         if first_step_s is None:
             first_step_s = time.time() - started_at
