@@ -12,7 +12,6 @@ Measured in one process, on this machine:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -21,8 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from report import report  # noqa: E402
 import torch  # noqa: E402
 
 from sweeps.presets import get_preset  # noqa: E402
@@ -78,12 +79,7 @@ def main() -> None:
     results["model_tokens_per_s_per_worker"] = model_tokens_per_s(stream, cfg, steps=10)
     results["loader_over_model"] = results["loader_tokens_per_s_per_worker"] / results["model_tokens_per_s_per_worker"]
 
-    for k, v in results.items():
-        print(f"{k:<34} {v:,.2f}")
-    out = Path(__file__).resolve().parent / "results" / "loader.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    print(f"saved {out}")
+    report(results, "loader")
 
 
 if __name__ == "__main__":

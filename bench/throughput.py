@@ -24,8 +24,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from report import report  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
@@ -107,13 +109,7 @@ def main() -> None:
         results["fixed_runs"] = runs
     ray.shutdown()
 
-    for k, v in results.items():
-        if not isinstance(v, list):
-            print(f"{k:<40} {v:,.3f}" if isinstance(v, float) else f"{k:<40} {v}")
-    out = Path(__file__).resolve().parent / "results" / "throughput.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    print(f"saved {out}")
+    report(results, "throughput")
 
 
 if __name__ == "__main__":
