@@ -1,6 +1,7 @@
 """Run a sweep: Ray Tune over trial configs, MLflow parent and children, summary at the end.
 
-    best = run_sweep(spec, axis="code_ratio", grid=(0.0, 0.25, 1.0), low=0.0, high=1.0)
+    data = prepare_sweep(spec, train_configs(trial_configs(spec, "code_ratio", grid)))
+    df, best, run_id = run_sweep(spec, data, "code_ratio", grid)
 
 A sweep script only names its axis; everything else (resources, search, resume, tracking)
 lives here. `--resume` reopens the stored Tune experiment and the same MLflow parent run:
@@ -10,7 +11,7 @@ finished trials are kept, unfinished and errored ones run again.
 from __future__ import annotations
 
 import json
-import os
+import sys
 from dataclasses import asdict
 
 import mlflow
@@ -139,4 +140,4 @@ def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> 
     print(f"\nMLflow parent run {run_id} in {tracking_uri}")
     if tracking_uri.startswith("sqlite:///"):
         print(f"  look at it with:  mlflow ui --backend-store-uri {tracking_uri}")
-    os.sys.stdout.flush()
+    sys.stdout.flush()
