@@ -88,6 +88,9 @@ def run_sweep(spec: SweepSpec, data: PreparedData, axis: str, grid, low: float =
 
 
 def _run(spec, data, axis, grid, low, high, trainable):
+    if spec.tracking_uri.startswith("sqlite:") and mlflow.get_experiment_by_name(spec.experiment) is None:
+        # Beside the sqlite store, not in ./mlruns of whatever folder the sweep was started from.
+        mlflow.create_experiment(spec.experiment, artifact_location=(spec.storage / "artifacts").as_uri())
     mlflow.set_experiment(spec.experiment)
     state = _state_file(spec)
     previous = json.loads(state.read_text()) if spec.resume and state.exists() else None

@@ -80,7 +80,7 @@ def test_step_metrics_are_logged_as_curves(sweep):
 
 
 def test_parent_holds_optimum_plot_and_table(sweep):
-    _, client, parent, _ = sweep
+    storage, client, parent, _ = sweep
     run = parent[0]
     assert run.data.metrics["best_code_ratio"] in RATIOS
     assert run.data.metrics["best_code_ratio_low"] <= run.data.metrics["best_code_ratio"] <= run.data.metrics["best_code_ratio_high"]
@@ -88,6 +88,7 @@ def test_parent_holds_optimum_plot_and_table(sweep):
     assert {"results.csv", "results.md", "metrics_vs_code_ratio.png"} <= names
     png = client.download_artifacts(run.info.run_id, "metrics_vs_code_ratio.png")
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert run.info.artifact_uri.startswith((storage / "artifacts").as_uri())  # kept with the sweep
 
 
 def test_checkpoint_tag_loads_with_auto_classes(sweep):
