@@ -50,8 +50,8 @@ class TrainConfig:
     use_gpu: bool = False
 
     def __post_init__(self):
-        self.mixture
-        size = get_size(self.model_size)
+        self.mixture  # a bad mixture fails here
+        get_size(self.model_size)  # and an unknown size here
         if self.num_workers < 1 or self.global_batch % self.num_workers:
             raise ValueError(f"global batch {self.global_batch} does not split over {self.num_workers} workers")
         if self.tokens < self.tokens_per_step:
@@ -63,7 +63,6 @@ class TrainConfig:
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ValueError(f"checkpoint_every {self.checkpoint_every} and keep_checkpoints "
                              f"{self.keep_checkpoints} must be >= 0 and >= 1")
-        del size
 
     @property
     def mixture(self) -> Mixture:

@@ -48,7 +48,7 @@ FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 def glorot_normal_(model: torch.nn.Module) -> None:
     """The study's initialisation: Glorot-normal for every weight matrix, norms at one."""
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p.dim() == 2:
             torch.nn.init.xavier_normal_(p)
 
