@@ -1,14 +1,11 @@
-"""Benchmark: the Ray Train loop against a plain PyTorch DDP loop, and a trial's fixed cost.
+"""Benchmark: the Ray Train loop against a plain PyTorch DDP loop of the same model and data.
 
     python bench/throughput.py [--size 1m] [--tokens 400000]   # saves bench/results/throughput.json
 
-In one process, on this machine:
-1. The same model, data and loop code trained by `trainers.train.fit` (Ray Train, 2
-   workers, DDP over gloo) and by a plain `torch.multiprocessing` DDP run of 2 processes
-   (no Ray): training tokens/s of each, their ratio (target >= 0.9) and MFU.
-2. The fixed cost of a Ray Train trial (smoke size, 3 runs): launch to the worker function
-   starting, worker start to the first optimizer step done, and the whole `fit` call's time
-   outside the training loop; medians (target <= 10 s).
+In one process, on this machine: the same model, data and loop code trained by
+`trainers.train.fit` (Ray Train, 2 workers, DDP over gloo) and by a plain
+`torch.multiprocessing` DDP run of 2 processes (no Ray): training tokens/s of each, their
+ratio (target >= 0.9) and MFU. A trial's fixed cost is measured by bench/fixed_cost.py.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import sys
 import tempfile
 import time
@@ -93,20 +89,6 @@ def main() -> None:
         n = int(metrics["n_params"])
         s = get_size(args.size)
         results["plain_mfu"] = plain * flops_per_token(n, s.n_layers, s.d_model, s.seq_len) / (cpu_matmul_peak() * cfg.num_workers)
-
-        smoke = TrainConfig(code_ratio=0.25, model_size="smoke", tokens=16 * 128 * 10, seed=0,
-                            manifest=str(prepare(quiet=True).manifest), cpus_per_worker=1.0, log_every=5, eval_tokens=1024)
-        runs = []
-        for i in range(3):
-            start = time.perf_counter()
-            m, _ = fit(smoke, f"fixed-{i}", storage)
-            wall = time.perf_counter() - start
-            runs.append({"launch_to_worker_s": m["startup_s"], "worker_to_first_step_s": m["first_step_s"],
-                         "fit_outside_training_s": wall - m["train_s"], "fit_wall_s": wall,
-                         "train_s": m["train_s"]})
-        for key in runs[0]:
-            results[f"fixed_median_{key}"] = statistics.median(r[key] for r in runs)
-        results["fixed_runs"] = runs
     ray.shutdown()
 
     report(results, "throughput")

@@ -98,7 +98,9 @@ class TrainConfig:
         and an init checkpoint of another size or tokenizer."""
         if self.init_checkpoint:
             check_init_checkpoint(Path(self.init_checkpoint), self.model_size, data)
-        stream = MixedStream({f: data.family_tokens(f, "train") for f in data.families()},
+        # Planning the stream needs only each family's length: ranges stand in for the tokens,
+        # so checking every trial of a sweep loads nothing.
+        stream = MixedStream({f: range(data.family_size(f, "train")) for f in data.families()},
                              self.mixture, self.seq_len, self.seed)
         epochs = stream.epochs(self.steps * self.global_batch)
         over = {f: e for f, e in epochs.items() if e > 1.0}

@@ -72,6 +72,10 @@ class PreparedData:
         parts = [self.tokens(name, split) for name, s in sorted(self.sources().items()) if s["family"] == family]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
 
+    def family_size(self, family: str, split: str) -> int:
+        """Tokens in a family's split, read from the arrays' headers (nothing is loaded)."""
+        return sum(len(self.tokens(name, split)) for name, s in self.sources().items() if s["family"] == family)
+
     def families(self) -> tuple[str, ...]:
         present = {s["family"] for s in self.sources().values()}
         return tuple(f for f in FAMILIES if f in present)
