@@ -89,9 +89,9 @@ def save_checkpoint(model, opt, step: int, fed: torch.Tensor, cfg: TrainConfig, 
     if rank != 0:
         return False
     from transformers import AutoTokenizer, LlamaForCausalLM
-    hf = LlamaForCausalLM(model_config(cfg.model_size))
-    hf.load_state_dict(weights)
-    hf.save_pretrained(folder)
+    with torch.device("meta"):  # config and file layout only: no second copy of the weights to build
+        skeleton = LlamaForCausalLM(model_config(cfg.model_size))
+    skeleton.save_pretrained(folder, state_dict=weights)
     AutoTokenizer.from_pretrained(data.tokenizer_dir).save_pretrained(folder)
     torch.save({"step": step, "fed_total": fed_total, "optimizer": optim}, folder / TRAIN_STATE)
     return True
