@@ -5,8 +5,11 @@
 In one process and one local Ray instance on this machine:
 1. One Train job (`trainers.train.fit`, smoke size, 2 DDP workers): launch -> worker
    function -> first optimizer step, and the whole call outside its training loop. `--runs`
-   jobs with codemix's setting (the controller polls its workers every 0.25 s) interleaved
-   with as many on Ray's default (2 s); medians and their ratio.
+   jobs with codemix's Ray settings (trainers/ray_settings.py: the controller polls its
+   workers every 0.25 s; no preemption watcher on a one-node cluster) interleaved with as
+   many on Ray's defaults (2 s; watcher on); medians and their ratio. As a floor, as many
+   Ray Train jobs whose worker function returns at once (codemix's settings, same workers):
+   what Ray's start-up alone costs here.
 2. Where the time goes: CPU seconds each process spent during one job (the Train
    controller, the workers, Ray's helper actors, the raylet), grouped by role. On 2 cores,
    every process a job starts competes with the workers' own start-up.
@@ -31,23 +34,46 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import report  # noqa: E402
+from trainers.ray_settings import POLL_VAR, PREEMPTION_VAR  # noqa: E402
 
-POLL_VAR = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+# Ray's own defaults, set explicitly for the baseline runs (codemix leaves a user's setting alone).
+RAY_DEFAULTS = {POLL_VAR: "2", PREEMPTION_VAR: "1"}
 
 
-def timed_fit(cfg, storage: str, name: str, poll: str | None) -> dict:
-    """One Train job; `poll=None` leaves Ray's default controller poll interval."""
+def timed_fit(cfg, storage: str, name: str, ray_defaults: bool) -> dict:
+    """One Train job, with codemix's Ray settings (trainers/ray_settings.py) or Ray's defaults."""
     from trainers.train import fit
-    os.environ.pop(POLL_VAR, None)
-    if poll is not None:
-        os.environ[POLL_VAR] = poll  # Ray propagates it to the controller and workers of this job
+    for var, value in RAY_DEFAULTS.items():
+        if ray_defaults:
+            os.environ[var] = value
+        else:
+            os.environ.pop(var, None)
     start = time.perf_counter()
     m, _ = fit(cfg, name, storage)
     wall = time.perf_counter() - start
-    os.environ.pop(POLL_VAR, None)
+    for var in RAY_DEFAULTS:
+        os.environ.pop(var, None)
     return {"launch_to_worker_s": m["startup_s"], "worker_to_first_step_s": m["first_step_s"],
             "launch_to_first_step_s": m["startup_s"] + m["first_step_s"],
             "fit_outside_training_s": wall - m["train_s"], "fit_wall_s": wall}
+
+
+def _return_at_once(config: dict) -> dict:
+    return {"started": time.time()}
+
+
+def floor_fit(cfg, storage: str, name: str) -> dict:
+    """Ray Train's own start-up and tear-down: the same workers, a function that does nothing."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from trainers.ray_settings import apply
+    apply(cfg)
+    start = time.time()
+    result = TorchTrainer(_return_at_once,
+                          scaling_config=ScalingConfig(num_workers=cfg.num_workers,
+                                                       resources_per_worker={"CPU": cfg.cpus_per_worker}),
+                          run_config=RunConfig(name=name, storage_path=storage)).fit()
+    return {"launch_to_worker_s": result.return_value["started"] - start, "fit_wall_s": time.time() - start}
 
 
 class CpuByRole:
@@ -146,11 +172,12 @@ def main() -> None:
     results: dict = {"machine_cpus": os.cpu_count(), "workers": smoke.num_workers}
     ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
-        timed_fit(smoke, tmp, "warm-up", "0.25")  # first job also starts Ray's autoscaling helper
-        runs = {"codemix": [], "ray_default": []}
+        timed_fit(smoke, tmp, "warm-up", False)  # first job also starts Ray's autoscaling helper
+        runs = {"codemix": [], "ray_default": [], "empty_worker_fn": []}
         for i in range(args.runs):
-            runs["ray_default"].append(timed_fit(smoke, tmp, f"default-{i}", None))
-            runs["codemix"].append(timed_fit(smoke, tmp, f"codemix-{i}", "0.25"))
+            runs["ray_default"].append(timed_fit(smoke, tmp, f"default-{i}", True))
+            runs["codemix"].append(timed_fit(smoke, tmp, f"codemix-{i}", False))
+            runs["empty_worker_fn"].append(floor_fit(smoke, tmp, f"floor-{i}"))
         for setting, rows in runs.items():
             for key in rows[0]:
                 results[f"{setting}_median_{key}"] = statistics.median(r[key] for r in rows)
@@ -159,7 +186,7 @@ def main() -> None:
         results["fit_runs"] = runs
 
         with CpuByRole() as cpu:
-            results["profiled_fit"] = timed_fit(smoke, tmp, "profiled", "0.25")
+            results["profiled_fit"] = timed_fit(smoke, tmp, "profiled", False)
         results["cpu_by_role"] = cpu.table()
         results["cpu_total_s"] = sum(r["cpu_s"] for r in results["cpu_by_role"].values())
         print(f"\nCPU seconds per role during one fit ({results['profiled_fit']['fit_wall_s']:.1f} s wall, "

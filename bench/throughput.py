@@ -31,7 +31,7 @@ import torch.multiprocessing as mp  # noqa: E402
 from trainers.config import TrainConfig  # noqa: E402
 from trainers.data.mixture import MixedStream  # noqa: E402
 from trainers.data.prepare import PreparedData, prepare  # noqa: E402
-from trainers.flops import cpu_matmul_peak, flops_per_token  # noqa: E402
+from trainers.flops import cpu_peak, flops_per_token  # noqa: E402
 from trainers.train import build_model, train_step  # noqa: E402
 
 
@@ -69,7 +69,6 @@ def main() -> None:
     p.add_argument("--size", default="1m")
     p.add_argument("--tokens", type=int, default=400_000)
     args = p.parse_args()
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
     import ray
     from trainers.sizes import get_size
     from trainers.train import fit
@@ -88,7 +87,7 @@ def main() -> None:
         torch.set_num_threads(1)
         n = int(metrics["n_params"])
         s = get_size(args.size)
-        results["plain_mfu"] = plain * flops_per_token(n, s.n_layers, s.d_model, s.seq_len) / (cpu_matmul_peak() * cfg.num_workers)
+        results["plain_mfu"] = plain * flops_per_token(n, s.n_layers, s.d_model, s.seq_len) / (cpu_peak() * cfg.num_workers)
     ray.shutdown()
 
     report(results, "throughput")

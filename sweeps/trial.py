@@ -8,7 +8,6 @@ the final metrics together with the checkpoint path.
 
 from __future__ import annotations
 
-import os
 from dataclasses import fields
 from pathlib import Path
 
@@ -24,14 +23,8 @@ from trainers.train import fit
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 
 
-# Ray Train's controller polls workers at this interval and a report waits for the poll;
-# the 2 s default costs a smoke trial half its training time. Ray propagates the variable
-# from this process to the controller it starts.
-REPORT_POLL_S = "0.25"
-
 
 def run_trial(config: dict) -> None:
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", REPORT_POLL_S)
     cfg = TrainConfig(**{k: v for k, v in config.items() if k in TRAIN_FIELDS})
     name = f"{tune.get_context().get_experiment_name()}-{tune.get_context().get_trial_id()}"
     metrics, checkpoint = fit(cfg, name=name, storage_path=config["train_storage"],
@@ -41,7 +34,6 @@ def run_trial(config: dict) -> None:
 
 def run_recipe_trial(config: dict) -> None:
     """A trial over a recipe: its stages run in turn, each trained once and shared by key."""
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", REPORT_POLL_S)
     base = TrainConfig(**{k: v for k, v in config.items() if k in TRAIN_FIELDS})
     recipe, cooldown = config["variant"].split("/")
     storage = config["train_storage"]

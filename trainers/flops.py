@@ -2,14 +2,22 @@
 
 MFU = (6 * params + 12 * layers * d_model * seq_len) * tokens/s / peak  (PaLM, Appendix B).
 On CPU the peak is measured (an fp32 matmul at the worker's thread count): datasheets say
-little about a laptop. On GPU it is the datasheet's dense bf16 peak.
+little about a laptop. It is measured once per machine and thread count and kept in the
+codemix cache (`cpu_peak.json`), so a trial neither spends 0.3 s on it before its first step
+nor reports an MFU that moves with whatever else was starting at that moment. On GPU it is
+the datasheet's dense bf16 peak.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import time
 
 import torch
+
+from trainers.data.prepare import cache_root
 
 GPU_PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10G": 125e12}
 
@@ -29,6 +37,20 @@ def cpu_matmul_peak(n: int = 512, seconds: float = 0.3) -> float:
     return 2.0 * n ** 3 * reps / (time.perf_counter() - start)
 
 
+def cpu_peak() -> float:
+    """This machine's matmul peak at this process's thread count, measured on first use."""
+    key = f"{platform.node()}/{platform.machine()}/{torch.get_num_threads()} threads"
+    path = cache_root() / "cpu_peak.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    if key not in known:
+        known[key] = cpu_matmul_peak()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # workers may write at once: rename is atomic
+        tmp.write_text(json.dumps(known, indent=1))
+        tmp.replace(path)
+    return known[key]
+
+
 def device_peak(device: torch.device) -> float:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
@@ -36,4 +58,4 @@ def device_peak(device: torch.device) -> float:
             if key in name:
                 return peak
         raise ValueError(f"no datasheet peak known for GPU {name!r}; add it to GPU_PEAK_BF16")
-    return cpu_matmul_peak()
+    return cpu_peak()

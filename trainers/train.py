@@ -37,6 +37,7 @@ from trainers.data.mixture import MixedStream
 from trainers.data.prepare import PreparedData
 from trainers.data.sources import FAMILIES
 from trainers.flops import device_peak, flops_per_token
+from trainers.ray_settings import apply as apply_ray_settings
 from trainers.sizes import model_config
 
 # Held-out bits-per-byte per family; web code is "code", the headline code metric.
@@ -217,6 +218,7 @@ def _finish(cfg, data, stream, n_params, flops_over_peak, train_s) -> dict:
 def fit(cfg: TrainConfig, name: str, storage_path: str, callbacks: list | None = None) -> tuple[dict, str]:
     """Run one training job on Ray Train; return rank 0's final metrics and the checkpoint path."""
     resources = {"CPU": cfg.cpus_per_worker} if not cfg.use_gpu else None
+    apply_ray_settings(cfg)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={**asdict(cfg), "launched_at": time.time()},
