@@ -29,7 +29,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     # Tests and CI: ~0.36M params, 60k tokens (464 sequences: enough that every family share
-    # lands within 0.5 points of its request) train in ~4 s after ~15 s of Ray start-up.
+    # lands within 0.5 points of its request) train in ~3 s after ~11 s of Ray start-up.
     "smoke": Preset(size="smoke", tokens=60_000, global_batch=16, lr=3e-3,
                     eval_tokens=8_192, log_every=5),
     # The README default on a 2-core laptop: 0.99M params at ~14k tokens/s, so a million
