@@ -67,14 +67,18 @@ class PreparedData:
     def tokens(self, source: str, split: str) -> np.ndarray:
         return np.load(Path(self.sources()[source]["dir"]) / f"{split}.npy", mmap_mode="r")
 
+    def _family_parts(self, family: str, split: str) -> list[np.ndarray]:
+        """A family's source arrays in a fixed order, memory-mapped (nothing is read yet)."""
+        return [self.tokens(name, split) for name, s in sorted(self.sources().items()) if s["family"] == family]
+
     def family_tokens(self, family: str, split: str) -> np.ndarray:
         """A family's sources packed one after another (empty if the family has none)."""
-        parts = [self.tokens(name, split) for name, s in sorted(self.sources().items()) if s["family"] == family]
+        parts = self._family_parts(family, split)
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
 
     def family_size(self, family: str, split: str) -> int:
-        """Tokens in a family's split, read from the arrays' headers (nothing is loaded)."""
-        return sum(len(self.tokens(name, split)) for name, s in self.sources().items() if s["family"] == family)
+        """Tokens in a family's split, from the arrays' headers."""
+        return sum(len(a) for a in self._family_parts(family, split))
 
     def families(self) -> tuple[str, ...]:
         present = {s["family"] for s in self.sources().values()}
