@@ -23,6 +23,7 @@ from sweeps.spec import SweepSpec
 from sweeps.tracking import ChildRunCallback, SUMMARY_METRICS, log_summary, results_frame, tracking
 from sweeps.trial import TRAIN_FIELDS, run_trial
 from trainers.data.prepare import PreparedData, prepare
+from trainers.flops import cpu_peak
 from trainers.config import TrainConfig
 from trainers.sizes import get_size
 
@@ -53,6 +54,8 @@ def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig]) -> PreparedData:
     data = prepare(vocab_size=get_size(spec.size).vocab_size, registry=spec.registry())
     for cfg in configs:
         cfg.check_data(data)
+    for threads in {c.cpu_threads for c in configs if not c.use_gpu}:
+        cpu_peak(threads)  # for MFU: measured here, before Ray and the trials load the machine
     return data
 
 

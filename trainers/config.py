@@ -81,6 +81,11 @@ class TrainConfig:
         return self.global_batch * self.seq_len
 
     @property
+    def cpu_threads(self) -> int:
+        """Torch threads of one worker on CPU: its share of the cores, at least one."""
+        return max(1, round(self.cpus_per_worker))
+
+    @property
     def steps(self) -> int:
         return self.tokens // self.tokens_per_step
 

@@ -127,7 +127,7 @@ def train_loop_per_worker(config: dict) -> dict | None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     started_at = time.time()
     if not cfg.use_gpu:
-        torch.set_num_threads(max(1, round(cfg.cpus_per_worker)))
+        torch.set_num_threads(cfg.cpu_threads)
     device = ray.train.torch.get_device()
 
     data = PreparedData(Path(cfg.manifest))  # prepared once by the driver: nothing to tokenize here
