@@ -25,7 +25,7 @@ from sweeps.trial import TRAIN_FIELDS, run_trial
 from trainers.data.prepare import PreparedData, prepare
 from trainers.flops import cpu_peak
 from trainers.config import TrainConfig
-from trainers.sizes import get_size
+from trainers.sizes import get_size, model_config
 
 # Tune's trial function only waits on its Train job; a tenth of a CPU leaves the rest to the
 # workers, so one trial (2 workers at 0.9 CPU) fits a 2-core laptop.
@@ -56,6 +56,14 @@ def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig]) -> PreparedData:
         cfg.check_data(data)
     for threads in {c.cpu_threads for c in configs if not c.use_gpu}:
         cpu_peak(threads)  # for MFU: measured here, before Ray and the trials load the machine
+    for size, benchmarks, limit in {(c.model_size, tuple(c.benchmarks), c.eval_limit) for c in configs if c.benchmarks}:
+        # The random floor of each benchmark, once per size and tokenizer (cached): trials read it.
+        print(f"[eval] random floor for size {size}: {len(benchmarks)} tasks, "
+              f"{limit or 'all'} items each (once, then cached)", flush=True)
+        from transformers import AutoTokenizer
+        from evaluation.floor import random_floor
+        random_floor(model_config(size), AutoTokenizer.from_pretrained(data.tokenizer_dir), list(benchmarks),
+                     limit or None)
     return data
 
 
@@ -139,7 +147,7 @@ def _run(spec, data, axis, grid, low, high, trainable):
 
 
 def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> None:
-    shown = [c for c in df.columns if c != "checkpoint_path"]
+    shown = [c for c in df.columns if c != "checkpoint_path" and not c.endswith(("_stderr", "_floor"))]
     print("\nResults (one row per trial):")
     print(df[shown].to_markdown(index=False, floatfmt=".4f"))
     print(f"\nBest {axis} per metric (mean over seeds; interval = neighbouring grid points):")

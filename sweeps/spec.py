@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from evaluation.suites import SUITES
 from sweeps.presets import PRESETS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
@@ -44,6 +45,9 @@ class SweepSpec:
     languages: tuple[str, ...] = STACK_LANGUAGES
     remote_documents: int = 200_000
     init_checkpoint: str = ""
+    eval_suite: str = "paper"
+    eval_tasks: str = ""
+    eval_limit: int | None = None  # None: the preset's
 
     def registry(self) -> dict[str, Source]:
         if self.data == "embedded":
@@ -61,7 +65,9 @@ class SweepSpec:
             global_batch=p.global_batch, lr=p.lr, eval_tokens=p.eval_tokens, log_every=p.log_every,
             num_workers=p.num_workers, cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu,
             parallel=p.parallel, warmup_frac=p.warmup_frac, checkpoint_every=p.checkpoint_every,
-            min_lr=p.lr / 10)  # cosine to 10% of the peak (Chinchilla)
+            min_lr=p.lr / 10,  # cosine to 10% of the peak (Chinchilla)
+            eval_suite=self.eval_suite, eval_tasks=self.eval_tasks,
+            eval_limit=p.eval_limit if self.eval_limit is None else self.eval_limit)
         return TrainConfig(**{**fields, **overrides})
 
 
@@ -74,7 +80,16 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                         help="grid: every point of the grid; optuna: TPE over the continuous axis")
     parser.add_argument("--trials", type=int, default=8, help="number of Optuna trials (default 8)")
     parser.add_argument("--metric", default="val_bpb_text",
-                        help="metric Optuna minimises (val_bpb_*) or maximises (scores); default val_bpb_text")
+                        help="the metric that picks the best point and that Optuna optimises: lower is better for "
+                             "bits-per-byte (val_bpb_*, nl_reasoning_bpb, world_knowledge_bpb, code_bpb), higher for "
+                             "scores (nl_reasoning, world_knowledge, ...); default val_bpb_text")
+    parser.add_argument("--eval-suite", default="paper",
+                        help="benchmarks scored at the end of every trial (paper, or none); default paper")
+    parser.add_argument("--eval-tasks", default="",
+                        help="comma list of benchmark tasks or categories instead of the whole suite")
+    parser.add_argument("--eval-limit", type=int, default=None,
+                        help="benchmark items per task, a fixed seeded subset shared by every trial "
+                             "(default: the preset's; 0: every item)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the sweep stored under --storage/--experiment: finished trials are kept")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved trials and exit")
@@ -128,7 +143,9 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
     if args.remote_documents < 1:
         raise ValueError(f"--remote-documents must be at least 1, got {args.remote_documents}")
-    mode = "min" if args.metric.startswith(("val_bpb", "val_loss")) else "max"
+    mode = metric_mode(args.metric)
+    if args.eval_suite != "none" and args.eval_suite not in SUITES:
+        raise ValueError(f"unknown --eval-suite {args.eval_suite!r}; choose from {', '.join(SUITES)}, none")
     spec = SweepSpec(
         experiment=args.experiment, preset=args.preset, size=size,
         tokens=args.tokens or preset.tokens, seeds=tuple(range(args.seeds)),
@@ -138,10 +155,16 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         allow_repeat=not args.no_repeat, data=args.data,
         languages=tuple(l.strip() for l in args.languages.split(",") if l.strip()),
         remote_documents=args.remote_documents,
-        init_checkpoint=str(Path(args.init_checkpoint).expanduser().resolve()) if args.init_checkpoint else "")
+        init_checkpoint=str(Path(args.init_checkpoint).expanduser().resolve()) if args.init_checkpoint else "",
+        eval_suite=args.eval_suite, eval_tasks=args.eval_tasks, eval_limit=args.eval_limit)
     spec.registry()  # unknown languages fail here, before anything starts
     spec.train_config(code_ratio=0.0, seed=0)  # the code mix and synthetic share are checked here
     return spec
+
+
+def metric_mode(metric: str) -> str:
+    """Bits-per-byte and losses are better lower; accuracies and probabilities higher."""
+    return "min" if metric.startswith(("val_bpb", "val_loss")) or metric.endswith(("_bpb", "_bpb_stderr")) else "max"
 
 
 def parse_ratios(text: str) -> tuple[float, ...]:

@@ -24,7 +24,8 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 # Metrics the summary reports, with the direction that is better.
 SUMMARY_METRICS = {"val_bpb_text": "min", "val_bpb_code": "min", "val_bpb_markup": "min",
                    "val_bpb_code_adjacent": "min", "val_bpb_synthetic": "min",
-                   "nl_reasoning": "max", "world_knowledge": "max", "code_pass1": "max"}
+                   "nl_reasoning": "max", "nl_reasoning_bpb": "min", "world_knowledge": "max",
+                   "world_knowledge_bpb": "min", "code_pass1": "max", "code_bpb": "min"}
 
 
 @contextmanager
@@ -59,8 +60,9 @@ def results_frame(result_grid, axis: str) -> pd.DataFrame:
             continue
         row = {axis: r.config[axis], "seed": r.config["seed"]}
         row.update({k: v for k, v in r.metrics.items()
-                    if k in SUMMARY_METRICS or k in ("realized_code_ratio", "tokens_per_s", "mfu",
-                                                      "startup_s", "train_s", "checkpoint_path")})
+                    if k.removesuffix("_stderr").removesuffix("_floor") in SUMMARY_METRICS
+                    or k in ("realized_code_ratio", "tokens_per_s", "mfu", "startup_s", "train_s", "eval_s",
+                             "checkpoint_path")})
         rows.append(row)
     return pd.DataFrame(rows).sort_values([axis, "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
 
@@ -91,7 +93,12 @@ def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         means = df.groupby(axis)[metric].mean()
+        if f"{metric}_floor" in df:  # the Glorot-random model's score on the same items
+            ax.axhline(df[f"{metric}_floor"].mean(), color="grey", ls=":", lw=1, label="random floor")
         if numeric(df, axis):
+            if f"{metric}_stderr" in df:
+                ax.errorbar(df[axis], df[metric], yerr=df[f"{metric}_stderr"], fmt="none", ecolor="tab:blue",
+                            alpha=0.4, lw=1)
             ax.scatter(df[axis], df[metric], s=14, alpha=0.5, label="trials")
             ax.plot(means.index, means.values, marker="o", label="mean over seeds")
             ax.axvline(best[metric]["best"], color="tab:red", ls="--", lw=1,
@@ -129,8 +136,24 @@ def log_summary(df: pd.DataFrame, axis: str, primary: str) -> dict[str, dict]:
             mlflow.log_metric(f"best_{axis}_{metric}", b["best"])
         else:
             mlflow.set_tag(f"best_{axis}_{metric}", b["best"])
+    if not numeric(df, axis):  # named variants (recipes): the study's relative-increase table
+        _log_comparison(df, axis)
     if primary in best and numeric(df, axis):
         b = best[primary]
         mlflow.log_metrics({f"best_{axis}": b["best"], f"best_{axis}_low": b["low"],
                             f"best_{axis}_high": b["high"]})
     return best
+
+
+def _log_comparison(df: pd.DataFrame, axis: str) -> None:
+    """Each variant against the text-only one (or the first) per category, as in Table 2."""
+    from evaluation.compare import compare, table
+    columns = [c for c in ("nl_reasoning", "world_knowledge", "code_pass1", "nl_reasoning_bpb",
+                           "world_knowledge_bpb", "code_bpb") if c in df and df[c].notna().all()]
+    means = df.groupby(axis)[columns].mean()
+    if not columns or len(means) < 2:
+        return
+    baseline = next((v for v in means.index if str(v).startswith("text_only")), means.index[0])
+    result = compare(means, baseline)
+    mlflow.log_text(table(result, baseline), "comparison.md")
+    mlflow.log_dict({"baseline": baseline, "variants": result}, "comparison.json")

@@ -42,6 +42,9 @@ def test_dry_run_prints_the_papers_grid_and_trains_nothing(tmp_path):
     (["--code-mix", "web_code:0.7,markup:0.7"], "add up to 1.4"),
     (["--code-mix", "fortran:1"], "unknown code family 'fortran'"),
     (["--ratios", "0", "--tokens", "50000000", "--no-repeat"], "--no-repeat: family text"),
+    (["--eval-tasks", "piqa,fortune"], "'fortune'"),
+    (["--eval-suite", "galaxy"], "'galaxy'"),
+    (["--eval-limit", "-1"], "eval_limit"),
 ])
 def test_bad_input_is_one_line_naming_the_value_before_ray_starts(args, named, tmp_path):
     done = ratio("--preset", "smoke", "--storage", str(tmp_path), *args)

@@ -4,6 +4,7 @@ One smoke sweep over three code ratios; everything asserted is read back from ML
 way a user would find it, and the checkpoint is loaded with transformers' Auto classes.
 """
 
+import json
 import math
 
 import mlflow
@@ -25,7 +26,8 @@ def sweep(tmp_path_factory, prepared):
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         code = ratio.main(["--preset", "smoke", "--ratios", ",".join(map(str, RATIOS)),
-                           "--synthetic-share", "0.2", "--storage", str(storage), "--experiment", "e2e"])
+                           "--synthetic-share", "0.2", "--storage", str(storage), "--experiment", "e2e",
+                           "--metric", "nl_reasoning_bpb"])
     finally:
         ray.shutdown()
     assert code == 0
@@ -71,6 +73,28 @@ def test_training_moved_the_held_out_loss_the_way_the_mixture_says(sweep):
     # and the other way round for text.
     assert bpb[0.0]["val_bpb_code"] > bpb[1.0]["val_bpb_code"]
     assert bpb[1.0]["val_bpb_text"] > bpb[0.0]["val_bpb_text"]
+
+
+def test_every_trial_is_scored_on_the_benchmarks_with_errors_and_floors(sweep):
+    _, _, _, children = sweep
+    for c in children:
+        m = c.data.metrics
+        for key in ("nl_reasoning", "nl_reasoning_bpb", "world_knowledge", "world_knowledge_bpb", "code_bpb",
+                    "piqa_acc_norm", "hellaswag_bpb", "triviaqa_exact_match", "mbpp_bpb"):
+            assert math.isfinite(m[key]) and math.isfinite(m[f"{key}_stderr"]), key
+        # The smoke preset scores 8 items per task, spread over the trial's two workers and
+        # gathered on rank 0.
+        assert m["piqa_n"] == 8 and m["humaneval_n"] == 8
+        # Even 60k tokens of training beat the Glorot-random model on the gold answers' likelihood.
+        assert m["nl_reasoning_bpb"] < m["nl_reasoning_bpb_floor"]
+        assert m["eval_s"] > 0
+
+
+def test_the_optimum_follows_the_chosen_benchmark_metric(sweep):
+    _, _, parent, children = sweep
+    by_ratio = {float(c.data.params["code_ratio"]): c.data.metrics["nl_reasoning_bpb"] for c in children}
+    assert parent[0].data.metrics["best_code_ratio"] == min(by_ratio, key=by_ratio.get)
+    assert parent[0].data.params["metric"] == "nl_reasoning_bpb"
 
 
 def test_step_metrics_are_logged_as_curves(sweep):
@@ -120,7 +144,7 @@ def test_recipe_sweep_trains_shared_stages_once(prepared, tmp_path):
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         code = recipe.main(["--preset", "smoke", "--recipes", "balanced_to_text", "--cooldowns", "text,code",
-                            "--storage", str(tmp_path), "--experiment", "recipes"])
+                            "--storage", str(tmp_path), "--experiment", "recipes", "--eval-tasks", "piqa,mbpp"])
     finally:
         ray.shutdown()
     assert code == 0
@@ -132,3 +156,7 @@ def test_recipe_sweep_trains_shared_stages_once(prepared, tmp_path):
     # 3 stages each; the init and continue stages were trained by one trial and reused by the other.
     assert sorted(c.data.metrics["stages_reused"] for c in children) == [0, 2]
     assert parent.data.tags["best_variant_val_bpb_text"] in ("balanced_to_text/code", "balanced_to_text/text")
+    # The study's relative-increase table for the sweep's own variants, against the first one.
+    comparison = client.download_artifacts(parent.info.run_id, "comparison.json")
+    variants = json.load(open(comparison))["variants"]
+    assert set(variants) == {"balanced_to_text/text"} and "nl_reasoning_bpb" in variants["balanced_to_text/text"]

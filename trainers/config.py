@@ -40,6 +40,9 @@ class TrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     eval_tokens: int = 32_768  # held-out tokens per family for bits-per-byte
+    eval_suite: str = "none"   # benchmarks scored at the end (evaluation.suites: "paper"); "none": skip
+    eval_tasks: str = ""       # a comma list of tasks or categories instead of the whole suite
+    eval_limit: int = 0        # items per task, a fixed seeded subset; 0: every item
     log_every: int = 10
     checkpoint_every: int = 0  # steps between checkpoints (0: only the final one)
     keep_checkpoints: int = 2
@@ -60,6 +63,11 @@ class TrainConfig:
             raise ValueError(f"unknown parallelism {self.parallel!r}; choose from {', '.join(PARALLEL)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown LR schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if self.eval_suite != "none":
+            from evaluation.suites import resolve
+            resolve(self.eval_suite, self.eval_tasks)  # an unknown task or suite fails here
+        if self.eval_limit < 0:
+            raise ValueError(f"eval_limit must be >= 0 (0: every item), got {self.eval_limit}")
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ValueError(f"checkpoint_every {self.checkpoint_every} and keep_checkpoints "
                              f"{self.keep_checkpoints} must be >= 0 and >= 1")
@@ -88,6 +96,12 @@ class TrainConfig:
     @property
     def steps(self) -> int:
         return self.tokens // self.tokens_per_step
+
+    @property
+    def benchmarks(self) -> list:
+        """The benchmarks scored at the end of the run (evaluation.suites.Benchmark)."""
+        from evaluation.suites import resolve
+        return [] if self.eval_suite == "none" else resolve(self.eval_suite, self.eval_tasks)
 
     def lr_at(self, step: int) -> float:
         if self.schedule == "linear":  # cooldown: from the peak straight down to min_lr

@@ -11,8 +11,10 @@ workers report a checkpoint (HF weights + tokenizer + optimizer and step) throug
 `ray.train.report`; Ray keeps the last `keep_checkpoints`. If a worker dies, Ray Train
 restarts the group (`FailureConfig`), the loop resumes from the last checkpoint, and since
 the stream is a function of the step, it continues exactly where it stopped. At the end
-rank 0 measures held-out bits-per-byte per family and returns the final metrics (Ray Train
-hands rank 0's return value back as `Result.return_value`).
+rank 0 measures held-out bits-per-byte per family, every rank scores its share of the
+benchmark items (evaluation.harness; rank 0 gathers them and adds the random floor), and
+rank 0 returns the final metrics (Ray Train hands rank 0's return value back as
+`Result.return_value`).
 """
 
 from __future__ import annotations
@@ -175,9 +177,10 @@ def train_loop_per_worker(config: dict) -> dict | None:
     total = _sum_over_ranks(fed)  # every rank counted its own sequences
     # Under FSDP a forward pass is a collective, so every rank evaluates; under DDP rank 0 alone.
     vals = _validate(cfg, model, data) if cfg.parallel == "fsdp" or rank == 0 else {}
+    scores = _benchmark(cfg, model, data, rank)
     metrics = {}
     if rank == 0:
-        metrics = {**vals, **_finish(cfg, data, stream, n_params, flops_tok / peak, train_s)}
+        metrics = {**vals, **scores, **_finish(cfg, data, stream, n_params, flops_tok / peak, train_s)}
         shares = {f: float(total[i] / total.sum()) for i, f in enumerate(stream.families)}
         metrics.update({f"realized_share_{f}": shares.get(f, 0.0) for f in FAMILIES})
         metrics.update(realized_code_ratio=1.0 - shares.get("text", 0.0),
@@ -200,6 +203,37 @@ def _validate(cfg, model, data) -> dict:
     raw = model.module if hasattr(model, "module") else model
     return {VAL_METRIC[f]: bits_per_byte(raw, data.family_tokens(f, "val"), token_bytes, cfg.seq_len, cfg.eval_tokens)
             for f in data.families()}
+
+
+def _benchmark(cfg, model, data, rank) -> dict:
+    """The suite's scores with standard errors and floors (rank 0); every rank scores its share."""
+    if not cfg.benchmarks:
+        return {}
+    from transformers import AutoTokenizer
+    from evaluation.floor import random_floor
+    from evaluation.harness import score_items
+    from evaluation.report import flat, summarise
+    start = time.perf_counter()
+    raw = _unsharded(model, cfg)
+    tokenizer = AutoTokenizer.from_pretrained(data.tokenizer_dir)
+    limit = cfg.eval_limit or None
+    scored = score_items(raw, tokenizer, cfg.benchmarks, limit, quiet=True)
+    if rank != 0:
+        return {}
+    # The sweep's driver computed the floor before the trials started; read from the cache.
+    floor = random_floor(raw.config, tokenizer, cfg.benchmarks, limit)
+    return {**flat(summarise(scored, floor)), "eval_s": time.perf_counter() - start}
+
+
+def _unsharded(model, cfg):
+    """A plain model to score: DDP's module, or under FSDP a full copy on every rank."""
+    if cfg.parallel != "fsdp":
+        return model.module if hasattr(model, "module") else model
+    from transformers import LlamaForCausalLM
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))  # a collective
+    copy = LlamaForCausalLM(model_config(cfg.model_size)).to(ray.train.torch.get_device())
+    copy.load_state_dict(full)
+    return copy
 
 
 def _finish(cfg, data, stream, n_params, flops_over_peak, train_s) -> dict:

