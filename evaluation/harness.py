@@ -71,13 +71,13 @@ def score_items(model, tokenizer, benchmarks: list[Benchmark], limit: int | None
     docs}. With `shard` under torch.distributed, every rank must call it; it returns None on
     ranks other than 0. Without, this process scores every item alone."""
     from lm_eval import evaluator
-    from lm_eval.tasks import TaskManager, get_task_dict
+    from lm_eval.tasks import TaskManager
 
     if quiet:  # inside a trial: no per-task logs in the worker's output
         logging.getLogger("lm_eval").setLevel(logging.WARNING)
     # The loaders in tasks/utils.py read `items` from the metadata and keep only that subset.
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"items": limit or 0})
-    task_dict = get_task_dict([t for b in benchmarks for t in b.tasks], manager)
+    task_dict = manager.load([t for b in benchmarks for t in b.tasks])
     was_training = model.training
     model.eval()
     context = getattr(model.config, "max_position_embeddings", 2048)

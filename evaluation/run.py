@@ -37,14 +37,20 @@ def load_checkpoint(path: str):
         config = AutoConfig.from_pretrained(folder)
     except (ValueError, OSError) as e:
         raise ValueError(f"checkpoint {path!r} has an unreadable config.json ({str(e).splitlines()[0]})") from None
-    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise ValueError(f"checkpoint {path!r} is a {config.model_type!r} model, not a causal language model")
+    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    heads = config.architectures or []  # what the weights were saved as, where the config says
+    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (heads and not causal & set(heads)):
+        raise ValueError(f"checkpoint {path!r} is a {'/'.join(heads) or config.model_type} model, "
+                         "not a causal language model")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (ValueError, OSError) as e:
         raise ValueError(f"checkpoint {path!r} has no usable tokenizer ({str(e).splitlines()[0]})") from None
     import torch
-    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), tokenizer
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), tokenizer
+    except OSError as e:
+        raise ValueError(f"checkpoint {path!r} has no loadable weights ({str(e).splitlines()[0]})") from None
 
 
 def evaluate_checkpoint(path: str, suite: str = "paper", tasks: str = "", limit: int | None = None,

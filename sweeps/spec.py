@@ -12,13 +12,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.suites import SUITES
+from evaluation.suites import BENCHMARKS, CATEGORIES, HEADLINE, SUITES
 from sweeps.presets import PRESETS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
 from trainers.data.sources import SOURCES, Source
 from trainers.sizes import SIZES
-from trainers.config import TrainConfig
+from trainers.config import VAL_METRIC, TrainConfig
 
 DEFAULT_STORAGE = "runs"  # under the current folder: `mlflow ui` there finds runs/mlflow.db
 
@@ -143,6 +143,7 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
     if args.remote_documents < 1:
         raise ValueError(f"--remote-documents must be at least 1, got {args.remote_documents}")
+    check_metric(args.metric, args.eval_suite)
     mode = metric_mode(args.metric)
     if args.eval_suite != "none" and args.eval_suite not in SUITES:
         raise ValueError(f"unknown --eval-suite {args.eval_suite!r}; choose from {', '.join(SUITES)}, none")
@@ -160,6 +161,19 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     spec.registry()  # unknown languages fail here, before anything starts
     spec.train_config(code_ratio=0.0, seed=0)  # the code mix and synthetic share are checked here
     return spec
+
+
+def check_metric(metric: str, eval_suite: str) -> None:
+    """The metric that picks the optimum must be one that every trial reports."""
+    scores = [] if eval_suite == "none" else sorted(set(HEADLINE.values()) | {
+        f"{c}_{m}" for c in CATEGORIES for m in ("bpb", "prob", "prob_norm")})
+    if metric in VAL_METRIC.values() or metric in scores:
+        return
+    if eval_suite != "none" and any(metric.startswith(f"{b}_") for b in BENCHMARKS):
+        return  # a task's own score, e.g. piqa_acc_norm
+    raise ValueError(f"unknown --metric {metric!r}" + (" (benchmarks are off: --eval-suite none)" if
+                     eval_suite == "none" else "") + f"; choose from {', '.join([*VAL_METRIC.values(), *scores])} "
+                     "or a task's score such as piqa_acc_norm")
 
 
 def metric_mode(metric: str) -> str:

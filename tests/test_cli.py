@@ -45,6 +45,8 @@ def test_dry_run_prints_the_papers_grid_and_trains_nothing(tmp_path):
     (["--eval-tasks", "piqa,fortune"], "'fortune'"),
     (["--eval-suite", "galaxy"], "'galaxy'"),
     (["--eval-limit", "-1"], "eval_limit"),
+    (["--metric", "accuracy"], "unknown --metric 'accuracy'"),
+    (["--metric", "nl_reasoning", "--eval-suite", "none"], "--eval-suite none"),
 ])
 def test_bad_input_is_one_line_naming_the_value_before_ray_starts(args, named, tmp_path):
     done = ratio("--preset", "smoke", "--storage", str(tmp_path), *args)

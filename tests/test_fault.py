@@ -38,7 +38,8 @@ def _registered(root) -> bool:
 def test_killed_worker_resumes_from_the_last_checkpoint(cluster, prepared, tmp_path, parallel):
     cfg = TrainConfig(code_ratio=0.5, synthetic_share=0.2, model_size="smoke", tokens=240 * 16 * 128, seed=0,
                       manifest=str(prepared.manifest), cpus_per_worker=0.9, log_every=10,
-                      checkpoint_every=40, keep_checkpoints=2, max_failures=2, parallel=parallel)
+                      checkpoint_every=40, keep_checkpoints=2, max_failures=2, parallel=parallel,
+                      eval_suite="paper", eval_tasks="piqa,humaneval", eval_limit=6)
     out = {}
     run = threading.Thread(target=lambda: out.update(result=fit(cfg, "fault", str(tmp_path))))
     run.start()
@@ -57,6 +58,8 @@ def test_killed_worker_resumes_from_the_last_checkpoint(cluster, prepared, tmp_p
     assert metrics["trained_tokens"] == cfg.steps * cfg.tokens_per_step  # no step lost or repeated
     for family, share in cfg.mixture.weights().items():
         assert abs(metrics[f"realized_share_{family}"] - share) <= 0.005
+    # The restarted group still scores the benchmarks (under FSDP on a gathered full copy).
+    assert metrics["piqa_n"] == 6 and metrics["humaneval_n"] == 6 and metrics["code_bpb"] > 0
     state = torch.load(f"{checkpoint}/{TRAIN_STATE}", weights_only=False)
     assert state["step"] == cfg.steps
     assert len(_checkpoints(tmp_path)) <= cfg.keep_checkpoints

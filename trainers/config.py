@@ -19,6 +19,9 @@ from trainers.sizes import get_size
 
 PARALLEL = ("ddp", "fsdp")
 SCHEDULES = ("cosine", "linear")  # linear: the study's cooldown, a straight decay to min_lr
+# Held-out bits-per-byte per family; web code is "code", the headline code metric.
+VAL_METRIC = {"text": "val_bpb_text", "web_code": "val_bpb_code", "markup": "val_bpb_markup",
+              "code_adjacent": "val_bpb_code_adjacent", "synthetic": "val_bpb_synthetic"}
 
 
 @dataclass(frozen=True)

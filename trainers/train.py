@@ -1,6 +1,6 @@
 """Pre-training one model on one mixture with Ray Train: DDP or FSDP2, checkpointed, resumable.
 
-    from trainers.config import TrainConfig
+    from trainers.config import VAL_METRIC, TrainConfig
     from trainers.train import fit
     metrics, checkpoint = fit(TrainConfig(...), name="run", storage_path="/tmp/runs")
 
@@ -34,7 +34,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
 
 from evaluation.bpb import bits_per_byte
-from trainers.config import TrainConfig
+from trainers.config import VAL_METRIC, TrainConfig
 from trainers.data.mixture import MixedStream
 from trainers.data.prepare import PreparedData
 from trainers.data.sources import FAMILIES
@@ -42,9 +42,6 @@ from trainers.flops import device_peak, flops_per_token
 from trainers.ray_settings import apply as apply_ray_settings
 from trainers.sizes import model_config
 
-# Held-out bits-per-byte per family; web code is "code", the headline code metric.
-VAL_METRIC = {"text": "val_bpb_text", "web_code": "val_bpb_code", "markup": "val_bpb_markup",
-              "code_adjacent": "val_bpb_code_adjacent", "synthetic": "val_bpb_synthetic"}
 TRAIN_STATE = "train_state.pt"
 FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
