@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import asdict
 
 import mlflow
@@ -56,15 +57,25 @@ def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig]) -> PreparedData:
         cfg.check_data(data)
     for threads in {c.cpu_threads for c in configs if not c.use_gpu}:
         cpu_peak(threads)  # for MFU: measured here, before Ray and the trials load the machine
-    for size, benchmarks, limit in {(c.model_size, tuple(c.benchmarks), c.eval_limit) for c in configs if c.benchmarks}:
-        # The random floor of each benchmark, once per size and tokenizer (cached): trials read it.
-        print(f"[eval] random floor for size {size}: {len(benchmarks)} tasks, "
-              f"{limit or 'all'} items each (once, then cached)", flush=True)
-        from transformers import AutoTokenizer
-        from evaluation.floor import random_floor
-        random_floor(model_config(size), AutoTokenizer.from_pretrained(data.tokenizer_dir), list(benchmarks),
-                     limit or None)
+    _random_floors(data, configs)
     return data
+
+
+def _random_floors(data: PreparedData, configs: list[TrainConfig]) -> None:
+    """Each benchmark's Glorot-random floor, once per size and tokenizer (cached), measured here
+    before the trials start, so that no trial spends its evaluation time on it."""
+    todo = {(c.model_size, tuple(c.benchmarks), c.eval_limit) for c in configs if c.benchmarks}
+    if not todo:
+        return
+    from transformers import AutoTokenizer  # not at the top: --dry-run and bad input stay fast
+    from evaluation.floor import random_floor
+    tokenizer = AutoTokenizer.from_pretrained(data.tokenizer_dir)
+    for size, benchmarks, limit in sorted(todo, key=lambda t: (t[0], t[2])):
+        print(f"[eval] random floor for size {size}: {len(benchmarks)} tasks, {limit or 'all'} items each "
+              "(cached after the first sweep)", flush=True)
+        start = time.perf_counter()
+        random_floor(model_config(size), tokenizer, list(benchmarks), limit or None)
+        print(f"[eval] random floor ready in {time.perf_counter() - start:.1f} s", flush=True)
 
 
 def train_configs(params: list[dict]) -> list[TrainConfig]:

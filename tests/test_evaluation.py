@@ -220,3 +220,27 @@ def test_no_benchmark_item_appears_in_the_training_data(prepared):
     hits = {name: r["which"] for name, r in result.items() if r["contaminated"]}
     assert hits == {"triviaqa": [2054]}, hits
     assert "hamlet" in result["triviaqa"]["example"]
+
+
+# The authors' zero-shot cloze-form scores (length-normalised accuracy, lighteval) of
+# SmolLM2-135M-Instruct, from its Hugging Face model card.
+PUBLISHED = {"piqa": 0.663, "hellaswag": 0.409}
+
+
+def test_a_published_model_lands_near_its_published_scores(tmp_path):
+    """The check that the suite measures accuracy, not an artefact: the one published
+    instruction model a registry ships, prepared offline by `python -m evaluation.reference`."""
+    done = cli("evaluation.reference")
+    assert done.returncode == 0, done.stderr
+    folder = done.stdout.strip().splitlines()[-1]
+    assert (Path(folder) / "config.json").exists()
+    out = tmp_path / "smollm2.json"
+    done = cli("evaluation.run", folder, "--tasks", ",".join(PUBLISHED), "--limit", "120", "--no-floor",
+               "--format", "json", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    tasks = json.loads(out.read_text())["tasks"]
+    for name, published in PUBLISHED.items():
+        t = tasks[name]
+        score, se = t["acc_norm"], t["stderr"]["acc_norm"]
+        assert abs(score - published) < 3 * se, f"{name}: {score:.3f} ± {se:.3f}, published {published}"
+        assert score > t["chance"] + 2 * se
