@@ -37,10 +37,10 @@ def item_texts(name: str) -> list[str]:
     rows = getattr(utils, name)()["validation"]
     texts = []
     for r in rows:
-        if "choices" in r:
-            answer = r.get("continuation") or r["choices"][int(r["gold"])]
-            prompt = r["choices"][int(r["gold"])] if r.get("continuation") else r["query"]
-            texts.append(f"{prompt} {answer}")
+        if r.get("continuation"):  # WinoGrande: the gold context, then the shared rest
+            texts.append(f"{r['choices'][int(r['gold'])]} {r['continuation']}")
+        elif "choices" in r:
+            texts.append(f"{r['query']} {r['choices'][int(r['gold'])]}")
         else:
             texts.append(f"{r['query']} {r['target']}")
     return texts

@@ -58,7 +58,7 @@ def summarise(scored: dict, floor: dict | None = None) -> dict:
             entry["floor"] = floor[name]
         tasks[name] = entry
     return {"tasks": tasks, "categories": _categories(tasks),
-            "missing": {k: v for k, v in MISSING.items()}}
+            "missing": dict(MISSING)}
 
 
 def _categories(tasks: dict) -> dict:
