@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import torch
 
@@ -42,7 +43,11 @@ def glorot_random(config):
 def _key(config, tokenizer, bench: Benchmark, limit: int | None) -> str:
     arch = {k: getattr(config, k, None) for k in ARCHITECTURE}
     vocab = hashlib.sha1(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()
-    return hashlib.sha1(json.dumps([arch, vocab, bench.name, bench.tasks, limit or 0, TASKS_VERSION],
+    task = TASKS_VERSION
+    if bench.include_path:  # a user's YAML tasks: their files are the version
+        files = sorted(p for p in Path(bench.include_path).rglob("*") if p.is_file())
+        task = hashlib.sha1(b"".join(p.read_bytes() for p in files)).hexdigest()
+    return hashlib.sha1(json.dumps([arch, vocab, bench.name, bench.tasks, limit or 0, task],
                                    sort_keys=True).encode()).hexdigest()[:16]
 
 

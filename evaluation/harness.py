@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from evaluation.benchmarks import subset
 from evaluation.suites import TASKS_DIR, Benchmark
 
 # lm-eval refuses an answer longer than the model's window, and a canonical HumanEval solution
@@ -67,17 +68,22 @@ def _lm_class():
 def score_items(model, tokenizer, benchmarks: list[Benchmark], limit: int | None = None,
                 batch_size: int = 32, max_length: int | None = None, quiet: bool = False,
                 shard: bool = True) -> dict | None:
-    """Per benchmark: {"items": doc ids, "metrics": {metric: per-item values}, "docs": the
-    docs}. With `shard` under torch.distributed, every rank must call it; it returns None on
+    """Per benchmark: {"benchmark": it, "items": doc ids, "metrics": {metric: per-item values},
+    "docs": the docs}. With `shard` under torch.distributed, every rank must call it; it returns None on
     ranks other than 0. Without, this process scores every item alone."""
     from lm_eval import evaluator
     from lm_eval.tasks import TaskManager
 
     if quiet:  # inside a trial: no per-task logs in the worker's output
         logging.getLogger("lm_eval").setLevel(logging.ERROR)
-    # The loaders in tasks/utils.py read `items` from the metadata and keep only that subset.
-    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"items": limit or 0})
+    # The loaders in tasks/utils.py read `items` from the metadata and keep only that subset;
+    # lm-eval's own tasks (external) get the same seeded subset as lm-eval's `samples`.
+    outside = [b for b in benchmarks if b.external]
+    paths = [str(TASKS_DIR), *dict.fromkeys(b.include_path for b in outside if b.include_path)]
+    manager = TaskManager(include_path=paths, include_defaults=any(not b.include_path for b in outside),
+                          metadata={"items": limit or 0})
     task_dict = manager.load([t for b in benchmarks for t in b.tasks])
+    samples = {b.name: subset(b.name, len(task_dict["tasks"][b.name].eval_docs), limit) for b in outside} if limit else {}
     was_training = model.training
     model.eval()
     context = getattr(model.config, "max_position_embeddings", 2048)
@@ -85,7 +91,7 @@ def score_items(model, tokenizer, benchmarks: list[Benchmark], limit: int | None
                      max_length=max_length or max(context, MIN_CONTEXT))
     try:  # quiet: lm-eval's progress bars (stderr) stay out of Ray's worker logs
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext():
-            out = evaluator.evaluate(lm=lm, task_dict=task_dict, log_samples=True,
+            out = evaluator.evaluate(lm=lm, task_dict=task_dict, log_samples=True, samples=samples or None,
                                      bootstrap_iters=0, verbosity="WARNING" if quiet else "INFO")
     finally:
         model.train(was_training)
@@ -99,8 +105,10 @@ def score_items(model, tokenizer, benchmarks: list[Benchmark], limit: int | None
             for s in out["samples"][t]:
                 docs[s["doc_id"]] = s["doc"]
                 for m in s["metrics"]:
-                    metrics.setdefault(m, {})[s["doc_id"]] = float(s[m])
+                    if isinstance(s[m], (bool, int, float, np.number)):  # F1-style metrics log tuples
+                        key = m if s["filter"] == "none" else f"{m}_{s['filter']}"
+                        metrics.setdefault(key, {})[s["doc_id"]] = float(s[m])
         ids = sorted(docs)
-        scored[b.name] = {"items": ids, "docs": [docs[i] for i in ids],
+        scored[b.name] = {"benchmark": b, "items": ids, "docs": [docs[i] for i in ids],
                           "metrics": {m: np.array([v[i] for i in ids]) for m, v in metrics.items()}}
     return scored

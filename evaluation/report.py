@@ -16,9 +16,11 @@ import math
 
 import numpy as np
 
-from evaluation.suites import BENCHMARKS, CATEGORIES, HEADLINE, MISSING
+from evaluation.suites import CATEGORIES, HEADLINE, MISSING, Benchmark
 
 BOOTSTRAP = 1000
+# An lm-eval task of the registry reports its own metrics: the first of these it has is primary.
+PREFERRED = ("acc_norm", "acc", "exact_match", "f1", "bleu", "word_perplexity")
 
 
 def _stderr(values: np.ndarray, seed: int = 0) -> float:
@@ -33,14 +35,17 @@ def _stderr(values: np.ndarray, seed: int = 0) -> float:
     return float(means.std(ddof=1))
 
 
-def _chance(name: str, docs: list[dict]) -> dict[str, float]:
+def _chance(b: Benchmark, docs: list[dict]) -> dict[str, float]:
     """Chance accuracy (1 / number of choices, averaged over items) and, for benchmarks with
-    unbalanced answer classes, the rate of always giving the most frequent answer."""
+    unbalanced answer classes, the rate of always giving the most frequent answer; unknown
+    (none given) for lm-eval's own tasks, whose documents have no common shape."""
+    if b.external:
+        return {}
     if not docs or "choices" not in docs[0]:
         return {"chance": 0.0}
     golds = [int(d["gold"]) for d in docs]
     out = {"chance": float(np.mean([1 / len(d["choices"]) for d in docs]))}
-    if not BENCHMARKS[name].balanced:
+    if not b.balanced:
         out["majority"] = max(np.bincount(golds)) / len(golds)
     return out
 
@@ -49,9 +54,12 @@ def summarise(scored: dict, floor: dict | None = None) -> dict:
     """The report: {"tasks": {...}, "categories": {...}, "missing": {...}}."""
     tasks = {}
     for name, s in scored.items():
-        b = BENCHMARKS[name]
-        entry = {"category": b.category, "primary": b.primary, "n": len(s["items"]), "licence": b.licence,
-                 **_chance(name, s["docs"])}
+        b = s["benchmark"]
+        if not s["metrics"]:
+            raise ValueError(f"task {name!r} reports no per-item numeric metric")
+        primary = b.primary or next((m for m in PREFERRED if m in s["metrics"]), next(iter(s["metrics"])))
+        entry = {"category": b.category, "primary": primary, "n": len(s["items"]), "licence": b.licence,
+                 **_chance(b, s["docs"])}
         entry.update({m: float(v.mean()) for m, v in s["metrics"].items()})
         entry["stderr"] = {m: _stderr(v) for m, v in s["metrics"].items()}
         if floor and name in floor:
@@ -112,7 +120,7 @@ def table(report: dict) -> str:
             "|---|---|---|---|---|---|---|---|---|"]
     for name, t in report["tasks"].items():
         p = t["primary"]
-        chance = f"{t['chance']:.3f}" + (f" (majority {t['majority']:.3f})" if "majority" in t else "")
+        chance = _fmt(t.get("chance")) + (f" (majority {t['majority']:.3f})" if "majority" in t else "")
         floor = t.get("floor", {})
         bpb = f"{t['bpb']:.3f} ± {t['stderr']['bpb']:.3f}" if "bpb" in t else "-"
         rows.append(f"| {name} | {t['category']} | {t['n']} | {p} | {t[p]:.3f} ± {t['stderr'][p]:.3f} | "

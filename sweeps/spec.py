@@ -86,7 +86,8 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--eval-suite", default="paper",
                         help=f"benchmarks scored at the end of every trial: {', '.join(SUITES)} or none; default paper")
     parser.add_argument("--eval-tasks", default="",
-                        help="comma list of benchmark tasks or categories instead of the whole suite")
+                        help="comma list of benchmark tasks, categories or lm-eval task names (fetched by lm-eval's "
+                             "own loader) instead of the whole suite")
     parser.add_argument("--eval-limit", type=int, default=None,
                         help="benchmark items per task, a fixed seeded subset shared by every trial "
                              "(default: the preset's; 0: every item)")
@@ -143,7 +144,7 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
     if args.remote_documents < 1:
         raise ValueError(f"--remote-documents must be at least 1, got {args.remote_documents}")
-    check_metric(args.metric, args.eval_suite)
+    check_metric(args.metric, args.eval_suite, args.eval_tasks)
     mode = metric_mode(args.metric)
     spec = SweepSpec(
         experiment=args.experiment, preset=args.preset, size=size,
@@ -161,14 +162,15 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     return spec
 
 
-def check_metric(metric: str, eval_suite: str) -> None:
+def check_metric(metric: str, eval_suite: str, eval_tasks: str = "") -> None:
     """The metric that picks the optimum must be one that every trial reports."""
     scores = [] if eval_suite == "none" else sorted(set(HEADLINE.values()) | {
         f"{c}_{m}" for c in CATEGORIES for m in ("bpb", "prob", "prob_norm")})
     if metric in VAL_METRIC.values() or metric in scores:
         return
-    if eval_suite != "none" and any(metric.startswith(f"{b}_") for b in BENCHMARKS):
-        return  # a task's own score, e.g. piqa_acc_norm
+    named = {t.strip() for t in eval_tasks.split(",") if t.strip()}
+    if eval_suite != "none" and any(metric.startswith(f"{b}_") for b in {*BENCHMARKS, *named}):
+        return  # a task's own score, e.g. piqa_acc_norm or lambada_openai_acc
     raise ValueError(f"unknown --metric {metric!r}" + (" (benchmarks are off: --eval-suite none)" if
                      eval_suite == "none" else "") + f"; choose from {', '.join([*VAL_METRIC.values(), *scores])} "
                      "or a task's score such as piqa_acc_norm")

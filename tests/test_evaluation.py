@@ -44,9 +44,53 @@ def random_checkpoint(tmp_path_factory, tokenizer):
 def test_suite_names_resolve_and_unknown_ones_fail():
     assert [b.name for b in resolve("paper")] == list(SUITES["paper"])
     assert {b.name for b in resolve("paper", "world_knowledge,piqa")} == {"triviaqa", "nq_open", "piqa"}
-    for bad, named in ((("paper", "piqa,fortune"), "'fortune'"), (("galaxy", ""), "'galaxy'")):
+    for bad, named in ((("paper", "piqa,fortune"), "'fortune'"), (("galaxy", ""), "'galaxy'"),
+                       (("paper", "mmlu"), "'mmlu' is an lm-eval group")):
         with pytest.raises(ValueError, match=named):
             resolve(*bad)
+
+
+def test_any_task_of_lm_evals_registry_resolves_outside_the_categories():
+    lambada, piqa = resolve("paper", "lambada_openai,piqa")
+    assert (lambada.name, lambada.category, lambada.tasks, lambada.external) == \
+        ("lambada_openai", "other", ("lambada_openai",), True)
+    assert piqa is BENCHMARKS["piqa"]
+
+
+YESNO_TASK = """task: yesno_local
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{question}}}}\nAnswer:"
+doc_to_choice: ["no", "yes"]
+doc_to_target: label
+metric_list:
+  - metric: acc
+  - metric: acc_norm
+"""
+
+
+def test_a_users_own_lm_eval_task_is_scored_from_an_include_path(random_checkpoint, tmp_path):
+    """lm-eval's path for tasks outside the registry: a YAML task over a local file."""
+    data = tmp_path / "items.jsonl"
+    data.write_text("".join(json.dumps({"question": f"Is {i} even?", "label": int(i % 2 == 0)}) + "\n"
+                            for i in range(40)))
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "yesno.yaml").write_text(YESNO_TASK.format(data=data))
+    out = cli("evaluation.run", str(random_checkpoint), "--tasks", "yesno_local,copa", "--include-path",
+              str(tasks), "--limit", "12", "--format", "json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    task = report["tasks"]["yesno_local"]
+    assert (task["category"], task["primary"], task["n"]) == ("other", "acc_norm", 12)
+    assert 0 <= task["acc"] <= 1 and task["stderr"]["acc"] > 0 and "acc" in task["floor"]
+    assert "chance" not in task and "nl_reasoning" in report["categories"]  # copa still in its category
+    missing = cli("evaluation.run", str(random_checkpoint), "--tasks", "yesno_local")
+    assert missing.returncode == 2 and "'yesno_local'" in missing.stderr and len(missing.stderr.splitlines()) == 1
 
 
 def test_every_task_records_its_licence_and_sciq_says_non_commercial():
