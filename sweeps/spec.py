@@ -40,6 +40,7 @@ class SweepSpec:
     mode: str
     synthetic_share: float = 0.0
     code_mix: str = DEFAULT_CODE_MIX
+    text_mix: str = ""
     allow_repeat: bool = True
     data: str = "embedded"  # or "remote": the study's Hugging Face datasets
     languages: tuple[str, ...] = STACK_LANGUAGES
@@ -60,7 +61,8 @@ class SweepSpec:
         p = get_preset(self.preset)
         fields = dict(
             model_size=self.size, tokens=self.tokens, manifest=manifest,
-            synthetic_share=self.synthetic_share, code_mix=self.code_mix, allow_repeat=self.allow_repeat,
+            synthetic_share=self.synthetic_share, code_mix=self.code_mix, text_mix=self.text_mix,
+            allow_repeat=self.allow_repeat,
             init_checkpoint=self.init_checkpoint,
             global_batch=p.global_batch, lr=p.lr, eval_tokens=p.eval_tokens, log_every=p.log_every,
             num_workers=p.num_workers, cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu,
@@ -102,6 +104,9 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                         help="share of the code budget that is synthetic, verified Python (default 0)")
     parser.add_argument("--code-mix", default=DEFAULT_CODE_MIX,
                         help=f"how the non-synthetic code budget splits over code families (default {DEFAULT_CODE_MIX})")
+    parser.add_argument("--text-mix", default="",
+                        help="how the text budget splits over the text tiers (encyclopedic, news, speeches, "
+                             "literature), e.g. encyclopedic:0.5,news:0.5; default: every text source by its size")
     parser.add_argument("--init-checkpoint", default="",
                         help="start every trial from this Hugging Face checkpoint (same size and tokenizer); "
                              "default: Glorot-normal from scratch")
@@ -151,7 +156,7 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         tokens=args.tokens or preset.tokens, seeds=tuple(range(args.seeds)),
         search=args.search, trials=args.trials, storage=storage, tracking_uri=tracking,
         resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode,
-        synthetic_share=args.synthetic_share, code_mix=args.code_mix,
+        synthetic_share=args.synthetic_share, code_mix=args.code_mix, text_mix=args.text_mix,
         allow_repeat=not args.no_repeat, data=args.data,
         languages=tuple(l.strip() for l in args.languages.split(",") if l.strip()),
         remote_documents=args.remote_documents,

@@ -33,6 +33,7 @@ class TrainConfig:
     manifest: str = ""        # trainers.data.prepare's manifest; filled in once data is prepared
     synthetic_share: float = 0.0            # of the code budget
     code_mix: str = DEFAULT_CODE_MIX        # the rest of the code budget, by family
+    text_mix: str = ""                      # the text budget by tier ("": every text source by size)
     allow_repeat: bool = True               # False: refuse a budget that repeats a source
     init_checkpoint: str = ""  # an HF checkpoint to start from; empty: Glorot-normal, as in the study
     global_batch: int = 16    # sequences per optimizer step, summed over workers
@@ -77,7 +78,7 @@ class TrainConfig:
 
     @property
     def mixture(self) -> Mixture:
-        return Mixture.build(self.code_ratio, self.synthetic_share, self.code_mix)
+        return Mixture.build(self.code_ratio, self.synthetic_share, self.code_mix, self.text_mix)
 
     @property
     def seq_len(self) -> int:
@@ -122,7 +123,7 @@ class TrainConfig:
             check_init_checkpoint(Path(self.init_checkpoint), self.model_size, data)
         # Planning the stream needs only each family's length: ranges stand in for the tokens,
         # so checking every trial of a sweep loads nothing.
-        stream = MixedStream({f: range(data.family_size(f, "train")) for f in data.families()},
+        stream = MixedStream({p: range(data.family_size(p, "train")) for p, w in self.mixture.parts().items() if w > 0},
                              self.mixture, self.seq_len, self.seed)
         epochs = stream.epochs(self.steps * self.global_batch)
         over = {f: e for f, e in epochs.items() if e > 1.0}

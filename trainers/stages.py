@@ -28,7 +28,7 @@ NOT_IDENTITY = {"manifest", "init_checkpoint", "log_every", "checkpoint_every", 
 def stage_configs(stages: list[Stage], base: TrainConfig) -> list[TrainConfig]:
     """One TrainConfig per stage; token budgets are the stage's share of base.tokens."""
     return [replace(base, code_ratio=s.code_ratio, tokens=int(s.token_share * base.tokens),
-                    code_mix=s.code_mix, synthetic_share=s.synthetic_share, schedule=s.schedule,
+                    code_mix=s.code_mix, synthetic_share=s.synthetic_share, text_mix=s.text_mix, schedule=s.schedule,
                     min_lr=base.min_lr if s.min_lr is None else s.min_lr, init_checkpoint="")
             for s in stages]
 

