@@ -253,19 +253,6 @@ def test_compare_bad_input_is_one_line(text, args, named, tmp_path):
     assert len(err) == 1 and named in err[0], done.stderr
 
 
-def test_no_benchmark_item_appears_in_the_training_data(prepared):
-    """Word 13-gram overlap between every item of the paper suite and every prepared document.
-    The one hit is a TriviaQA question that quotes Hamlet ("The play's the thing / Wherein
-    I'll catch the conscience of the king"), which the text family holds: knowledge the
-    question asks about, not a leaked item."""
-    from evaluation.benchmarks import cache_root
-    from evaluation.contamination import overlaps
-    result = overlaps(list(SUITES["paper"]), cache_root() / "docs")
-    hits = {name: r["which"] for name, r in result.items() if r["contaminated"]}
-    assert hits == {"triviaqa": [2054]}, hits
-    assert "hamlet" in result["triviaqa"]["example"]
-
-
 # The authors' zero-shot cloze-form scores (length-normalised accuracy, lighteval) of
 # SmolLM2-135M-Instruct, from its Hugging Face model card.
 PUBLISHED = {"piqa": 0.663, "hellaswag": 0.409}

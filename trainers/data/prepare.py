@@ -248,7 +248,8 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
             say(f"{src.name}: tokenized {stats['tokens_train']:,} train and {stats['tokens_val']:,} held-out tokens")
         if _atomic_dir(entry, build_tokens):
             built.append(src.name)
-        manifest["sources"][src.name] = {**json.loads((entry / "stats.json").read_text()), "dir": str(entry)}
+        manifest["sources"][src.name] = {**json.loads((entry / "stats.json").read_text()), "dir": str(entry),
+                                         "documents": str(files[src.name])}
 
     text = json.dumps(manifest, indent=1, sort_keys=True)
     path = root / "manifests" / f"{_key(text)}.json"
