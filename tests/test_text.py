@@ -156,7 +156,7 @@ def test_text_mix_splits_the_text_budget_by_tier():
     assert sum(parts.values()) == pytest.approx(1.0)
     assert list(Mixture.build(0.25).parts())[0] == "text"
     for bad, named in (("poetry:1", "unknown text tier 'poetry'"), ("news:0.5", "add up to 0.5"),
-                       ("news=1", "is not NAME:SHARE")):
+                       ("news=1", "is not TIER:SHARE")):
         with pytest.raises(ValueError, match=named):
             Mixture.build(0.25, text_mix=bad)
 

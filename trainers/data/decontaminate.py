@@ -32,8 +32,9 @@ def _item_ngrams() -> dict[int, str]:
 def decontaminate(documents) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """(kept documents, {dropped doc_id: the first benchmark item it shares a 13-gram with})."""
     from evaluation.contamination import ngrams
-    owner, kept, dropped = _item_ngrams(), [], {}
-    for doc_id, text in documents:
+    kept, dropped = [], {}
+    for doc_id, text in documents:  # a source that fails, fails before the benchmark items are read
+        owner = _item_ngrams()
         hit = next((owner[h] for h in ngrams(text, N) if h in owner), None)
         if hit:
             dropped[doc_id] = hit

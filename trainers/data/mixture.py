@@ -36,7 +36,7 @@ from trainers.data.sources import CODE_FAMILIES, FAMILIES
 DEFAULT_CODE_MIX = "web_code:0.6,markup:0.3,code_adjacent:0.1"
 
 
-def parse_shares(text: str, what: str = "code mix") -> dict[str, float]:
+def parse_shares(text: str, what: str = "code mix", form: str = "FAMILY:SHARE") -> dict[str, float]:
     """'web_code:0.6,markup:0.4' -> {'web_code': 0.6, 'markup': 0.4}."""
     shares = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -44,13 +44,13 @@ def parse_shares(text: str, what: str = "code mix") -> dict[str, float]:
         try:
             shares[family.strip()] = float(value)
         except ValueError:
-            raise ValueError(f"{what} entry {part!r} is not NAME:SHARE") from None
+            raise ValueError(f"{what} entry {part!r} is not {form}") from None
     return shares
 
 
 def parse_text_mix(text: str) -> tuple[tuple[str, float], ...]:
     """'encyclopedic:0.5,news:0.5' -> checked (tier, share) pairs; '' -> () (sources' natural sizes)."""
-    shares = parse_shares(text, "text mix")
+    shares = parse_shares(text, "text mix", "TIER:SHARE")
     for tier, share in shares.items():
         if tier not in TIERS:
             raise ValueError(f"unknown text tier {tier!r}; tiers: {', '.join(TIERS)}")
@@ -130,7 +130,7 @@ class MixedStream:
         for f in self.families:
             n = len(arrays.get(f, ()))
             if n <= seq_len + 1:
-                raise ValueError(f"{f} has {n} tokens, fewer than one sequence of {seq_len + 1}"
+                raise ValueError(f"{'text tier' if '/' in f else 'family'} {f} has {n} tokens, fewer than one sequence of {seq_len + 1}"
                                  + (" (its sources were not prepared)" if n == 0 else ""))
             self.offsets[f] = int(rng.integers(0, n - seq_len - 1))
 
