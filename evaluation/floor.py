@@ -21,7 +21,7 @@ import torch
 
 from evaluation.benchmarks import cache_root
 from evaluation.harness import score_items
-from evaluation.suites import TASKS_VERSION, Benchmark
+from evaluation.suites import TASKS_VERSION, Benchmark, without_execution
 
 FLOOR_SEED = 0
 ARCHITECTURE = ("model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
@@ -53,7 +53,10 @@ def _key(config, tokenizer, bench: Benchmark, limit: int | None) -> str:
 
 def random_floor(config, tokenizer, benchmarks: list[Benchmark], limit: int | None, quiet: bool = True,
                  max_length: int | None = None) -> dict[str, dict[str, float]]:
-    """Mean score per benchmark and metric of the Glorot-random model; computes what is not cached."""
+    """Mean score per benchmark and metric of the Glorot-random model; computes what is not cached.
+    Generated code is never run for a floor: an untrained model's pass@1 is 0, and generating
+    its 256-token babble for every item would cost more than the rest of the floor."""
+    benchmarks = [without_execution(b) for b in benchmarks]
     folder = cache_root() / "floors"
     paths = {b.name: folder / f"{b.name}-{_key(config, tokenizer, b, limit)}.json" for b in benchmarks}
     todo = [b for b in benchmarks if not paths[b.name].exists()]

@@ -67,9 +67,11 @@ def _lm_class():
 
 def score_items(model, tokenizer, benchmarks: list[Benchmark], limit: int | None = None,
                 batch_size: int = 32, max_length: int | None = None, quiet: bool = False,
-                shard: bool = True) -> dict | None:
+                shard: bool = True, code_limit: int | None = None) -> dict | None:
     """Per benchmark: {"benchmark": it, "items": doc ids, "metrics": {metric: per-item values},
-    "docs": the docs}. With `shard` under torch.distributed, every rank must call it; it returns None on
+    "docs": the docs}. Tasks that run generated code (pass@1) score at most `code_limit`
+    items, a prefix of the same seeded subset, so a metric may have fewer values than there
+    are items. With `shard` under torch.distributed, every rank must call it; it returns None on
     ranks other than 0. Without, this process scores every item alone."""
     from lm_eval import evaluator
     from lm_eval.tasks import TaskManager
@@ -81,7 +83,7 @@ def score_items(model, tokenizer, benchmarks: list[Benchmark], limit: int | None
     outside = [b for b in benchmarks if b.external]
     paths = [str(TASKS_DIR), *dict.fromkeys(b.include_path for b in outside if b.include_path)]
     manager = TaskManager(include_path=paths, include_defaults=any(not b.include_path for b in outside),
-                          metadata={"items": limit or 0})
+                          metadata={"items": limit or 0, "code_items": code_limit or 0})
     task_dict = manager.load([t for b in benchmarks for t in b.tasks])
     samples = {b.name: subset(b.name, len(task_dict["tasks"][b.name].eval_docs), limit) for b in outside} if limit else {}
     was_training = model.training
@@ -92,6 +94,7 @@ def score_items(model, tokenizer, benchmarks: list[Benchmark], limit: int | None
     try:  # quiet: lm-eval's progress bars (stderr) stay out of Ray's worker logs
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext():
             out = evaluator.evaluate(lm=lm, task_dict=task_dict, log_samples=True, samples=samples or None,
+                                     confirm_run_unsafe_code=any(b.executes for b in benchmarks),
                                      bootstrap_iters=0, verbosity="WARNING" if quiet else "INFO")
     finally:
         model.train(was_training)
@@ -99,16 +102,17 @@ def score_items(model, tokenizer, benchmarks: list[Benchmark], limit: int | None
         return None
     scored = {}
     for b in benchmarks:
-        metrics: dict[str, dict[int, float]] = {}
+        metrics: dict[str, dict[int, float]] = {}  # each metric comes from one task: its own doc ids
         docs: dict[int, dict] = {}
         for t in b.tasks:
             for s in out["samples"][t]:
-                docs[s["doc_id"]] = s["doc"]
+                if t not in b.executes:  # the items of the (larger) likelihood task
+                    docs[s["doc_id"]] = s["doc"]
                 for m in s["metrics"]:
                     if isinstance(s[m], (bool, int, float, np.number)):  # F1-style metrics log tuples
-                        key = m if s["filter"] == "none" else f"{m}_{s['filter']}"
+                        key = m if s["filter"] == "none" or not b.external else f"{m}_{s['filter']}"
                         metrics.setdefault(key, {})[s["doc_id"]] = float(s[m])
         ids = sorted(docs)
         scored[b.name] = {"benchmark": b, "items": ids, "docs": [docs[i] for i in ids],
-                          "metrics": {m: np.array([v[i] for i in ids]) for m, v in metrics.items()}}
+                          "metrics": {m: np.array([v[i] for i in sorted(v)]) for m, v in metrics.items()}}
     return scored

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from evaluation.suites import CATEGORIES, HEADLINE, MISSING, Benchmark
+from evaluation.suites import CATEGORIES, HEADLINE, MISSING, NO_EXECUTION, Benchmark
 
 BOOTSTRAP = 1000
 # An lm-eval task of the registry reports its own metrics: the first of these it has is primary.
@@ -61,12 +61,14 @@ def summarise(scored: dict, floor: dict | None = None) -> dict:
         entry = {"category": b.category, "primary": primary, "n": len(s["items"]), "licence": b.licence,
                  **_chance(b, s["docs"])}
         entry.update({m: float(v.mean()) for m, v in s["metrics"].items()})
+        entry["counts"] = {m: len(v) for m, v in s["metrics"].items() if len(v) != entry["n"]}  # pass1's fewer
         entry["stderr"] = {m: _stderr(v) for m, v in s["metrics"].items()}
         if floor and name in floor:
             entry["floor"] = floor[name]
         tasks[name] = entry
+    executed = any("pass1" in t for t in tasks.values())
     return {"tasks": tasks, "categories": _categories(tasks),
-            "missing": dict(MISSING)}
+            "missing": {**MISSING, **({} if executed else NO_EXECUTION)}}
 
 
 def _categories(tasks: dict) -> dict:
@@ -106,6 +108,8 @@ def flat(report: dict) -> dict[str, float]:
             out[f"{key}_floor"] = c["floor"]
     for name, t in report["tasks"].items():
         out[f"{name}_n"] = t["n"]
+        for m, n in t.get("counts", {}).items():
+            out[f"{name}_{m}_n"] = n
         for m, se in t["stderr"].items():
             out[f"{name}_{m}"] = t[m]
             out[f"{name}_{m}_stderr"] = se

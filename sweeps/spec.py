@@ -49,6 +49,8 @@ class SweepSpec:
     eval_suite: str = "paper"
     eval_tasks: str = ""
     eval_limit: int | None = None  # None: the preset's
+    allow_code_execution: bool = False
+    eval_code_limit: int | None = None  # None: the preset's
 
     def registry(self) -> dict[str, Source]:
         if self.data == "embedded":
@@ -69,7 +71,9 @@ class SweepSpec:
             parallel=p.parallel, warmup_frac=p.warmup_frac, checkpoint_every=p.checkpoint_every,
             min_lr=p.lr / 10,  # cosine to 10% of the peak (Chinchilla)
             eval_suite=self.eval_suite, eval_tasks=self.eval_tasks,
-            eval_limit=p.eval_limit if self.eval_limit is None else self.eval_limit)
+            eval_limit=p.eval_limit if self.eval_limit is None else self.eval_limit,
+            allow_code_execution=self.allow_code_execution,
+            eval_code_limit=p.eval_code_limit if self.eval_code_limit is None else self.eval_code_limit)
         return TrainConfig(**{**fields, **overrides})
 
 
@@ -90,6 +94,11 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--eval-tasks", default="",
                         help="comma list of benchmark tasks, categories or lm-eval task names (fetched by lm-eval's "
                              "own loader) instead of the whole suite")
+    parser.add_argument("--allow-code-execution", action="store_true",
+                        help="score HumanEval/MBPP pass@1 by running each trial's generated code in the code "
+                             "sandbox (evaluation/sandbox.py); off by default: code_bpb only")
+    parser.add_argument("--eval-code-limit", type=int, default=None,
+                        help="items per pass@1 task, a prefix of the same subset (default: the preset's)")
     parser.add_argument("--eval-limit", type=int, default=None,
                         help="benchmark items per task, a fixed seeded subset shared by every trial "
                              "(default: the preset's; 0: every item)")
@@ -161,7 +170,8 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         languages=tuple(l.strip() for l in args.languages.split(",") if l.strip()),
         remote_documents=args.remote_documents,
         init_checkpoint=str(Path(args.init_checkpoint).expanduser().resolve()) if args.init_checkpoint else "",
-        eval_suite=args.eval_suite, eval_tasks=args.eval_tasks, eval_limit=args.eval_limit)
+        eval_suite=args.eval_suite, eval_tasks=args.eval_tasks, eval_limit=args.eval_limit,
+        allow_code_execution=args.allow_code_execution, eval_code_limit=args.eval_code_limit)
     spec.registry()  # unknown languages fail here, before anything starts
     spec.train_config(code_ratio=0.0, seed=0)  # the code mix and synthetic share are checked here
     return spec

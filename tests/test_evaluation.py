@@ -259,6 +259,33 @@ def test_compare_bad_input_is_one_line(text, args, named, tmp_path):
     assert len(err) == 1 and named in err[0], done.stderr
 
 
+def test_canonical_solutions_pass_and_empty_bodies_fail():
+    """The pass@1 harness check: the lm-eval filter that runs completions in the sandbox gives
+    1.0 to the benchmarks' own solutions and 0.0 to an empty body."""
+    from evaluation.tasks import utils
+    for docs in (utils.humaneval(40)["validation"], utils.mbpp(40)["validation"]):
+        docs = list(docs)
+        canonical = utils.execute_completions([[d["target"]] for d in docs], docs)
+        empty = utils.execute_completions([["    pass\n"] for d in docs], docs)
+        assert [utils.score_pass(d, r)["pass1"] for d, r in zip(docs, canonical)] == [1.0] * len(docs), \
+            [r[0]["stderr"][-300:] for r in canonical if r[0]["status"] != "passed"][:2]
+        assert sum(utils.score_pass(d, r)["pass1"] for d, r in zip(docs, empty)) == 0
+
+
+def test_pass1_needs_the_opt_in_and_then_runs_the_models_code(random_checkpoint):
+    args = [str(random_checkpoint), "--tasks", "code", "--limit", "6", "--format", "json"]
+    off = json.loads(cli("evaluation.run", *args, "--no-floor").stdout)
+    assert "pass1" not in off["tasks"]["humaneval"] and "code_pass1" in off["missing"]
+    done = cli("evaluation.run", *args, "--allow-code-execution", "--code-limit", "3")
+    assert done.returncode == 0, done.stderr[-2000:]
+    on = json.loads(done.stdout)
+    for name in ("humaneval", "mbpp"):
+        t = on["tasks"][name]
+        assert t["primary"] == "pass1" and t["counts"] == {"pass1": 3} and t["n"] == 6
+        assert t["pass1"] == 0.0 and "bpb" in t["floor"]  # a random model's babble passes nothing
+    assert "code_pass1" in on["categories"] and "code_pass1" not in on["missing"]
+
+
 # The authors' zero-shot cloze-form scores (length-normalised accuracy, lighteval) of
 # SmolLM2-135M-Instruct, from its Hugging Face model card.
 PUBLISHED = {"piqa": 0.663, "hellaswag": 0.409}

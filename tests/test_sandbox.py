@@ -11,9 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
-from evaluation.sandbox import UID_BASE, run_programs
+from evaluation.sandbox import UID_BASE, UID_SPAN, run_programs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +25,7 @@ def _sandbox_processes() -> list[int]:
             uid = int(next(line for line in status.read_text().splitlines() if line.startswith("Uid:")).split()[1])
         except (OSError, StopIteration):
             continue
-        if UID_BASE <= uid < UID_BASE + 10_000:
+        if UID_BASE <= uid < UID_BASE + 1000 * UID_SPAN:
             pids.append(int(status.parent.name))
     return pids
 

@@ -27,7 +27,7 @@ def sweep(tmp_path_factory, prepared):
     try:
         code = ratio.main(["--preset", "smoke", "--ratios", ",".join(map(str, RATIOS)),
                            "--synthetic-share", "0.2", "--storage", str(storage), "--experiment", "e2e",
-                           "--metric", "nl_reasoning_bpb"])
+                           "--metric", "nl_reasoning_bpb", "--allow-code-execution"])
     finally:
         ray.shutdown()
     assert code == 0
@@ -85,6 +85,8 @@ def test_every_trial_is_scored_on_the_benchmarks_with_errors_and_floors(sweep):
         # The smoke preset scores 8 items per task, spread over the trial's two workers and
         # gathered on rank 0.
         assert m["piqa_n"] == 8 and m["humaneval_n"] == 8
+        # pass@1: the workers' greedy completions run in the code sandbox, 4 items per task.
+        assert m["humaneval_pass1_n"] == m["mbpp_pass1_n"] == 4 and 0 <= m["code_pass1"] <= 1
         # Even 60k tokens of training beat the Glorot-random model on the gold answers' likelihood.
         assert m["nl_reasoning_bpb"] < m["nl_reasoning_bpb_floor"]
         assert m["eval_s"] > 0

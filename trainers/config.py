@@ -47,6 +47,8 @@ class TrainConfig:
     eval_suite: str = "none"   # benchmarks scored at the end (evaluation.suites: "paper"); "none": skip
     eval_tasks: str = ""       # a comma list of tasks or categories instead of the whole suite
     eval_limit: int = 0        # items per task, a fixed seeded subset; 0: every item
+    allow_code_execution: bool = False  # score pass@1 by running generated code (evaluation/sandbox.py)
+    eval_code_limit: int = 0   # items per pass@1 task (a prefix of the same subset); 0: eval_limit
     log_every: int = 10
     checkpoint_every: int = 0  # steps between checkpoints (0: only the final one)
     keep_checkpoints: int = 2
@@ -70,8 +72,15 @@ class TrainConfig:
         if self.eval_suite != "none":
             from evaluation.suites import resolve
             resolve(self.eval_suite, self.eval_tasks)  # an unknown task or suite fails here
-        if self.eval_limit < 0:
-            raise ValueError(f"eval_limit must be >= 0 (0: every item), got {self.eval_limit}")
+        if self.eval_limit < 0 or self.eval_code_limit < 0:
+            raise ValueError(f"eval_limit and eval_code_limit must be >= 0 (0: every item), "
+                             f"got {self.eval_limit} and {self.eval_code_limit}")
+        if self.allow_code_execution and self.eval_suite != "none":
+            from evaluation.sandbox import SandboxUnavailable, isolation
+            try:
+                isolation()
+            except SandboxUnavailable as e:  # no sandbox on this machine: one line, before training
+                raise ValueError(f"--allow-code-execution: {e}") from None
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ValueError(f"checkpoint_every {self.checkpoint_every} and keep_checkpoints "
                              f"{self.keep_checkpoints} must be >= 0 and >= 1")
@@ -105,7 +114,8 @@ class TrainConfig:
     def benchmarks(self) -> list:
         """The benchmarks scored at the end of the run (evaluation.suites.Benchmark)."""
         from evaluation.suites import resolve
-        return [] if self.eval_suite == "none" else resolve(self.eval_suite, self.eval_tasks)
+        return [] if self.eval_suite == "none" else resolve(self.eval_suite, self.eval_tasks,
+                                                             allow_code_execution=self.allow_code_execution)
 
     def lr_at(self, step: int) -> float:
         if self.schedule == "linear":  # cooldown: from the peak straight down to min_lr

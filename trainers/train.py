@@ -214,7 +214,7 @@ def _benchmark(cfg, model, data, rank) -> dict:
     raw = _unsharded(model, cfg)
     tokenizer = AutoTokenizer.from_pretrained(data.tokenizer_dir)
     limit = cfg.eval_limit or None
-    scored = score_items(raw, tokenizer, cfg.benchmarks, limit, quiet=True)
+    scored = score_items(raw, tokenizer, cfg.benchmarks, limit, quiet=True, code_limit=cfg.eval_code_limit or limit)
     if rank != 0:
         return {}
     # The sweep's driver computed the floor before the trials started; read from the cache.

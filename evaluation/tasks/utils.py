@@ -170,6 +170,39 @@ def mbpp(items: int = 0, **_):
                         for d in _req('mbpp', "codex_mbpp/gold_bpb_0shot", items)])
 
 
+# pass@1 runs generated code: at most `code_items` of the same seeded subset (a prefix of
+# the permutation, so these items are among the likelihood task's).
+def humaneval_pass(items: int = 0, code_items: int = 0, **_):
+    return humaneval(code_items or items)
+
+
+def mbpp_pass(items: int = 0, code_items: int = 0, **_):
+    return mbpp(code_items or items)
+
+
+def program(doc: dict, completion: str) -> str:
+    """The program that decides pass@1: HumanEval's prompt, completion, tests and check(entry
+    point); MBPP's completion, setup and asserts."""
+    if "entry_point" in doc and doc["entry_point"]:
+        return f"{doc['query']}{completion}\n\n{doc['test']}\n\ncheck({doc['entry_point']})\n"
+    return f"{completion}\n\n{doc.get('test_setup', '')}\n{doc['test']}\n"
+
+
+def execute_completions(resps: list[list[str]], docs: list[dict]) -> list[list[dict]]:
+    """lm-eval filter: every completion of this rank run in one sandbox batch."""
+    from evaluation.sandbox import run_programs
+    results = iter(run_programs([program(d, r[0]) for r, d in zip(resps, docs)], timeout=PASS_TIMEOUT_S))
+    return [[next(results)] for _ in resps]
+
+
+PASS_TIMEOUT_S = 5.0  # HumanEval's and MBPP's tests take milliseconds; endless loops stop here
+
+
+def score_pass(doc: dict, results: list) -> dict[str, float]:
+    result = results[0][0] if isinstance(results[0], list) else results[0]
+    return {"pass1": float(result["status"] == "passed")}
+
+
 def coqa(items: int = 0, **_):
     """CoQA, the nearest offline stand-in for QuAC (conversational QA over a passage): the
     gold answer's likelihood after the passage and the conversation so far (OLMES' request)."""

@@ -5,9 +5,9 @@
 Each task family has a specification (a Python callable giving the intended answer) and
 candidate implementations, some of them subtly wrong (off-by-one, wrong operator, a loop
 that never ends), as a sampler of real programs would produce. Test cases are computed
-from the specification; every candidate program (function + tests) runs in a sandboxed
-subprocess (isolated interpreter, empty environment, CPU-time, memory and wall-clock
-limits) and is kept only if its tests pass. Kept programs are deduplicated. The run is a
+from the specification; every candidate program (function + tests) runs in the
+project's code sandbox (evaluation/sandbox.py: no network, read-only host, its own process
+tree, CPU-time, memory and wall-clock limits) and is kept only if its tests pass. Kept programs are deduplicated. The run is a
 pure function of the seed.
 """
 
@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import random
-import subprocess
-import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-CPU_SECONDS = 1        # a backstop; the wall-clock timer fires first
+from trainers.data.fetch import SourceUnavailable
+
 MEMORY_BYTES = 256 * 2**20
-WALL_SECONDS = 0.5     # the tests of these functions run in microseconds; loops that never end are cut here
+WALL_SECONDS = 0.5     # the tests run in microseconds (plus ~20 ms to start Python); endless loops are cut here
 
 
 @dataclass(frozen=True)
@@ -110,45 +107,15 @@ def candidate(rng: random.Random, index: int) -> str:
             + f"\n\n\ntest_{name}()\n")
 
 
-# The sandbox: an isolated interpreter (-I -S, empty environment, a scratch folder) reads
-# programs as JSON lines and runs each in a forked child with CPU-time, address-space and
-# wall-clock limits and no stdin/stdout; the child's exit status is the verdict. Forking
-# costs ~1 ms where a fresh interpreter per program costs ~20 ms.
-_RUNNER = r"""
-import json, os, resource, signal, sys
-cpu, mem, wall = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-for line in sys.stdin:
-    program = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-            signal.setitimer(signal.ITIMER_REAL, wall)
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            exec(compile(program, "<candidate>", "exec"), {"__name__": "__main__"})
-            os._exit(0)
-        except BaseException:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    sys.stdout.write("1\n" if ok else "0\n")
-    sys.stdout.flush()
-"""
-
-
 def run_sandboxed(programs: list[str]) -> list[bool]:
-    """For each program: True if it exits cleanly within the limits."""
-    if not programs:
-        return []
-    with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", _RUNNER, str(CPU_SECONDS), str(MEMORY_BYTES), str(WALL_SECONDS)],
-            input="".join(json.dumps(p) + "\n" for p in programs), capture_output=True, text=True,
-            cwd=tmp, env={}, timeout=(WALL_SECONDS + 0.1) * len(programs) + 60, check=True)
-    return [line == "1" for line in done.stdout.splitlines()]
+    """For each program: True if it exits cleanly within the limits, run in the project's one
+    code sandbox (evaluation/sandbox.py); SourceUnavailable where this machine has none."""
+    from evaluation.sandbox import SandboxUnavailable, run_programs
+    try:
+        results = run_programs(programs, timeout=WALL_SECONDS, memory_mb=MEMORY_BYTES >> 20)
+    except SandboxUnavailable as e:
+        raise SourceUnavailable(f"synthetic_python: {e}") from None
+    return [r["status"] == "passed" for r in results]
 
 
 @dataclass(frozen=True)
