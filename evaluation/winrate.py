@@ -13,8 +13,9 @@ of A with a 95% bootstrap interval over prompts, the mean length difference of t
 and a length-controlled win-rate (AlpacaEval's idea: the win-rate a linear fit of the
 per-prompt score on the standardised length difference predicts at zero difference), how
 often the judge said "A" whatever the order (its position bias) and how often its two
-verdicts agreed. A judge that names the same position in 90% or more of its verdicts is
-labelled non-informative: its ties say nothing about the checkpoints.
+verdicts agreed. A judge that names the same position in 90% or more of its verdicts, or
+whose two verdicts never agree, is labelled non-informative: its ties say nothing about the
+checkpoints.
 
 The judge is any OpenAI-compatible endpoint (`--judge URL`, `--judge-model`, or
 CODEMIX_JUDGE_URL / CODEMIX_JUDGE_MODEL; OPENAI_API_KEY is sent if set), or a local Hugging
@@ -227,15 +228,18 @@ def summarise(scores: list[float], verdicts: list[tuple[str, str]], answers_a: l
     said = [v for pair in verdicts for v in pair if v in "AB"]
     a_share = said.count("A") / len(said) if said else float("nan")
     position = max(a_share, 1 - a_share) if said else 1.0
+    agreed = float(np.mean([pair_score(*v) != 0.5 for v in verdicts]))
+    why = ("the judge gave no parsable verdict" if not said else
+           f"the judge named the same position in {position:.0%} of its verdicts, whichever answer stood there"
+           if position >= BIASED else
+           "the judge's two verdicts on a prompt never agreed once positions were swapped: every prompt is a tie"
+           if agreed == 0 else "")
     return {"win_rate": float(s.mean()), "interval": [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))],
             "prompts": len(s), "wins": int((s == 1).sum()), "losses": int((s == 0).sum()), "ties": int((s == 0.5).sum()),
             "length_difference_chars": float(lengths.mean()), "length_controlled_win_rate": controlled,
-            "judge_said_A": a_share, "judge_agreed_with_itself": float(np.mean([pair_score(*v) != 0.5 for v in verdicts])),
+            "judge_said_A": a_share, "judge_agreed_with_itself": agreed,
             "unparsed_verdicts": sum(v == "?" for pair in verdicts for v in pair),
-            "informative": bool(said) and position < BIASED,
-            "why_not_informative": "" if bool(said) and position < BIASED else
-            (f"the judge named the same position in {position:.0%} of its verdicts, whichever answer stood there"
-             if said else "the judge gave no parsable verdict")}
+            "informative": not why, "why_not_informative": why}
 
 
 def table(r: dict) -> str:

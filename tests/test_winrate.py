@@ -32,6 +32,12 @@ def test_a_judge_that_always_names_one_position_is_labelled_non_informative():
     assert "100%" in r["why_not_informative"] and r["judge_said_A"] == 1.0
 
 
+def test_a_judge_that_never_agrees_with_itself_is_labelled_non_informative():
+    verdicts = [("A", "A"), ("B", "B"), ("?", "A"), ("B", "?")]
+    r = summarise([pair_score(*v) for v in verdicts], verdicts, ["a"] * 4, ["b"] * 4)
+    assert r["win_rate"] == 0.5 and not r["informative"] and "never agreed" in r["why_not_informative"]
+
+
 def test_a_consistent_judge_gives_a_win_rate_with_an_interval_and_length_control():
     verdicts = [("A", "B")] * 6 + [("B", "A")] * 2 + [("A", "A")] * 2
     answers_a = ["long answer " * (3 if i < 6 else 1) for i in range(10)]
