@@ -77,10 +77,10 @@ exec "$@"
 
 # The runner (namespace pid 1's child): reads programs as JSON lines, runs each, answers a
 # JSON line per program. Parameters: python, timeout, memory bytes, file bytes, processes,
-# uid base (0: do not change user).
+# uid base (0: do not change user), uids in the batch's range.
 _RUNNER = r"""
 import json, os, resource, select, shutil, signal, sys, time
-python, timeout, memory, fsize, nproc, uid_base = sys.argv[1], float(sys.argv[2]), *map(int, sys.argv[3:])
+python, timeout, memory, fsize, nproc, uid_base, uid_span = sys.argv[1], float(sys.argv[2]), *map(int, sys.argv[3:])
 TAIL = 2000
 def limits(uid):
     os.setsid()
@@ -108,7 +108,7 @@ def kill_all(uid, pgid):
         pass
 for i, line in enumerate(sys.stdin):
     source = json.loads(line)
-    uid = uid_base + i % 10000 if uid_base else 0
+    uid = uid_base + i % uid_span if uid_base else 0
     home = f"/tmp/p{i}"
     os.mkdir(home, 0o700)
     with open(f"{home}/main.py", "w") as f:
@@ -203,7 +203,7 @@ def run_programs(programs: list[str], timeout: float = TIMEOUT_S, memory_mb: int
         uid_base += UID_SPAN * (int.from_bytes(os.urandom(2), "little") % 1000)
     python = str(Path(sys.base_prefix) / Path(sys._base_executable).relative_to(sys.base_prefix))
     runner = [sys.executable, "-I", "-S", "-c", _RUNNER, python, str(timeout), str(memory_mb << 20),
-              str(FILE_MB << 20), str(PROCESSES), str(uid_base)]
+              str(FILE_MB << 20), str(PROCESSES), str(uid_base), str(UID_SPAN)]
     budget = (timeout + 2) * len(programs) + 60
     try:
         done = subprocess.run([*cmd, "sh", "-c", _SETUP, "sandbox", str(disk_mb), str(Path.cwd()), sys.base_prefix,

