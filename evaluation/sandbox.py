@@ -46,26 +46,27 @@ UID_BASE = 61000      # programs run as uids from here up when the caller is roo
 UID_SPAN = 10_000     # uids per batch: concurrent batches (threads, processes) use disjoint ranges
 TAIL = 2000           # characters of stdout/stderr kept per program
 
-# Inside the namespaces, as (namespace) root: hide the home folders (keys, tokens) behind
-# empty tmpfs, give back the Python installation at its own path (its libpython is found by
-# an absolute path), make every host mount read-only, give /tmp and /dev/shm fresh
-# size-limited tmpfs, check that the host is now unwritable, then run the runner.
+# Inside the namespaces, as (namespace) root: hold the Python installation on a fresh
+# /dev/shm (root-only), give /tmp a fresh size-limited tmpfs, hide the home folders (keys,
+# tokens) behind empty tmpfs, give the Python installation back at its own path where that
+# was hidden (its libpython is found by an absolute path), make every host mount read-only,
+# check that the host is now unwritable, then run the runner with that same Python (a
+# virtual environment in the caller's folder may be hidden: the runner needs only the stdlib).
 # Arguments: /tmp size in MB, a host folder to probe, the Python prefix, then the command.
 _SETUP = r"""
 set -eu
 mount --make-rprivate /
+mount -t tmpfs -o size=1m,mode=0755 codemix-shm /dev/shm
+mkdir /dev/shm/python && mount --bind "$3" /dev/shm/python
 mount -t tmpfs -o "size=$1m,mode=1777" codemix-sandbox /tmp
-mkdir /tmp/.python && mount --bind "$3" /tmp/.python
 for h in /root /home; do
   [ -d "$h" ] && mount -t tmpfs -o size=1m,mode=0755 codemix-home "$h"
 done
-case "$3" in /root/*|/home/*) mkdir -p "$3" && mount --bind /tmp/.python "$3" ;; esac
-umount /tmp/.python && rmdir /tmp/.python
+case "$3" in /root/*|/home/*|/tmp/*) mkdir -p "$3" && mount --bind /dev/shm/python "$3" ;; esac
 for m in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
   case "$m" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/pts|/dev/mqueue|/tmp) continue ;; esac
   mount -o remount,bind,ro "$m" 2>/dev/null || true
 done
-mount -t tmpfs -o size=1m,mode=1777 codemix-shm /dev/shm 2>/dev/null || true
 for d in / /root "$2" "$3"; do
   if touch "$d/.codemix-sandbox-probe" 2>/dev/null; then
     rm -f "$d/.codemix-sandbox-probe"; echo "sandbox: $d stays writable inside the sandbox" >&2; exit 97
@@ -202,7 +203,7 @@ def run_programs(programs: list[str], timeout: float = TIMEOUT_S, memory_mb: int
     if uid_base:  # a range of its own: process limits count per uid across the whole machine
         uid_base += UID_SPAN * (int.from_bytes(os.urandom(2), "little") % 1000)
     python = str(Path(sys.base_prefix) / Path(sys._base_executable).relative_to(sys.base_prefix))
-    runner = [sys.executable, "-I", "-S", "-c", _RUNNER, python, str(timeout), str(memory_mb << 20),
+    runner = [python, "-I", "-S", "-c", _RUNNER, python, str(timeout), str(memory_mb << 20),
               str(FILE_MB << 20), str(PROCESSES), str(uid_base), str(UID_SPAN)]
     budget = (timeout + 2) * len(programs) + 60
     try:
@@ -213,6 +214,9 @@ def run_programs(programs: list[str], timeout: float = TIMEOUT_S, memory_mb: int
     except subprocess.TimeoutExpired:  # unshare --kill-child takes the whole namespace with it
         done = None
     lines = done.stdout.splitlines() if done else []
+    if done is not None and not lines and done.returncode != 0:  # the sandbox itself failed: no verdicts
+        raise SandboxUnavailable("the sandbox failed to start: "
+                                 + (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][-300:])
     results = []
     for i in range(len(programs)):
         if i < len(lines):

@@ -114,6 +114,8 @@ def _documents_file(src: Source, root: Path) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         kept, dropped = decontaminate(src.documents(root))
+        if not kept:  # never cache an empty source: it would stand for the real one
+            raise SourceUnavailable(f"{src.name}: yields no documents")
         tmp = path.with_suffix(f".tmp-{os.getpid()}")
         with tmp.open("w") as f:
             for doc_id, text in kept:
