@@ -258,6 +258,25 @@ def table(r: dict) -> str:
 
 def winrate(a: str, b: str, judge: str, judge_model: str = "", prompts: str = "mt_bench", limit: int | None = None,
             max_new_tokens: int = 128, say=print) -> dict:
+    return winrates([(a, b)], judge, judge_model, prompts, limit, max_new_tokens, say)[0]
+
+
+def check_judge(judge: str, judge_model: str = "") -> None:
+    """A one-line ValueError unless the judge is a causal-LM folder or an answering endpoint."""
+    if not judge:
+        raise ValueError("no judge: give --judge URL_OR_FOLDER or set CODEMIX_JUDGE_URL")
+    if Path(judge).expanduser().is_dir():
+        check_folder(judge)
+    elif judge.startswith(("http://", "https://")):
+        check_endpoint(judge, judge_model)
+    else:
+        raise ValueError(f"judge {judge!r} is neither a folder nor an http(s) URL")
+
+
+def winrates(pairs: list[tuple[str, str]], judge: str, judge_model: str = "", prompts: str = "mt_bench",
+             limit: int | None = None, max_new_tokens: int = 128, say=print) -> list[dict]:
+    """The report of each (A, B) pair: every checkpoint answers once, however many pairs name it,
+    and one judge (served once, if local) reads them all."""
     questions = load_prompts(prompts, limit)
     system, template = judge_prompt()
     local = Path(judge).expanduser().is_dir()
@@ -265,21 +284,26 @@ def winrate(a: str, b: str, judge: str, judge_model: str = "", prompts: str = "m
         check_folder(judge)
     else:
         judge_model = check_endpoint(judge, judge_model)
-    answers_a, answers_b = answer(a, questions, max_new_tokens, say), answer(b, questions, max_new_tokens, say)
+    answers = {}
+    for checkpoint in dict.fromkeys(c for pair in pairs for c in pair):
+        answers[checkpoint] = answer(checkpoint, questions, max_new_tokens, say)
+    reports = []
     with (served(judge, say) if local else contextlib.nullcontext((judge, None))) as (url, pid):
         model = judge_model or check_endpoint(url)
-        verdicts, start = [], time.perf_counter()
-        for i, (q, x, y) in enumerate(zip(questions, answers_a, answers_b)):
-            first = parse_verdict(ask(url, model, system, template.format(question=q, answer_a=x, answer_b=y)))
-            swapped = parse_verdict(ask(url, model, system, template.format(question=q, answer_a=y, answer_b=x)))
-            verdicts.append((first, swapped))
-            say(f"[winrate] prompt {i + 1}/{len(questions)}: verdicts {first}/{swapped}")
-        per_pair = (time.perf_counter() - start) / max(1, len(questions))
-    report = summarise([pair_score(*v) for v in verdicts], verdicts, answers_a, answers_b)
-    report.update({"a": str(a), "b": str(b), "judge": model if not local else str(judge), "judge_served_pid": pid,
-                   "prompts_source": PROMPTS[prompts], "seconds_per_pair": per_pair, "verdicts": verdicts,
-                   "answers_a": answers_a, "answers_b": answers_b})
-    return report
+        for n, (a, b) in enumerate(pairs):
+            verdicts, start = [], time.perf_counter()
+            for i, (q, x, y) in enumerate(zip(questions, answers[a], answers[b])):
+                first = parse_verdict(ask(url, model, system, template.format(question=q, answer_a=x, answer_b=y)))
+                swapped = parse_verdict(ask(url, model, system, template.format(question=q, answer_a=y, answer_b=x)))
+                verdicts.append((first, swapped))
+                say(f"[winrate] pair {n + 1}/{len(pairs)}, prompt {i + 1}/{len(questions)}: verdicts {first}/{swapped}")
+            report = summarise([pair_score(*v) for v in verdicts], verdicts, answers[a], answers[b])
+            report.update({"a": str(a), "b": str(b), "judge": model if not local else str(judge),
+                           "judge_served_pid": pid, "prompts_source": PROMPTS[prompts],
+                           "seconds_per_pair": (time.perf_counter() - start) / max(1, len(questions)),
+                           "verdicts": verdicts, "answers_a": answers[a], "answers_b": answers[b]})
+            reports.append(report)
+    return reports
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,20 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     say = (lambda *m: print(*m, file=sys.stderr, flush=True))
     try:
-        if not args.judge:
-            raise ValueError("no judge: give --judge URL_OR_FOLDER or set CODEMIX_JUDGE_URL")
         if args.limit is not None and args.limit < 1 or args.max_new_tokens < 1:
             raise ValueError("--limit and --max-new-tokens must be at least 1")
         if args.prompts not in PROMPTS:
             raise ValueError(f"unknown prompts {args.prompts!r}; choose from {', '.join(PROMPTS)}")
         if args.output and not args.output.parent.is_dir():
             raise ValueError(f"--output {str(args.output)!r}: folder {str(args.output.parent)!r} does not exist")
-        if Path(args.judge).expanduser().is_dir():
-            check_folder(args.judge)
-        elif args.judge.startswith(("http://", "https://")):
-            check_endpoint(args.judge, args.judge_model)
-        else:
-            raise ValueError(f"judge {args.judge!r} is neither a folder nor an http(s) URL")
+        check_judge(args.judge, args.judge_model)
         for path in (args.a, args.b):  # bad checkpoints fail before any model is loaded
             check_folder(path, "checkpoint")
         report = winrate(args.a, args.b, args.judge, args.judge_model, args.prompts, args.limit,

@@ -27,6 +27,7 @@ class Preset:
     checkpoint_every: int = 0  # steps; 0: only the final checkpoint
     eval_limit: int = 0   # benchmark items per task at the end of a trial (a fixed subset); 0: all
     eval_code_limit: int = 0  # of those, items whose generated code runs (pass@1, --allow-code-execution)
+    winrate_limit: int = 200  # judged prompts per variant (recipe sweeps' --winrate-baseline); the study's Dolly-200
 
 
 PRESETS: dict[str, Preset] = {
@@ -34,12 +35,14 @@ PRESETS: dict[str, Preset] = {
     # lands within 0.5 points of its request) train in ~3 s after ~11 s of Ray start-up.
     # 8 items per benchmark: the suite runs end to end in each trial, its numbers mean little.
     "smoke": Preset(size="smoke", tokens=60_000, global_batch=16, lr=3e-3,
-                    eval_tokens=8_192, log_every=5, eval_limit=8, eval_code_limit=4),
+                    eval_tokens=8_192, log_every=5, eval_limit=8, eval_code_limit=4,
+                    winrate_limit=2),
     # The README default on a 2-core laptop: 0.99M params at ~14k tokens/s, so a million
     # tokens is ~75 s a trial and the six-ratio grid fits in ~11 minutes with start-up and prep.
     # 100 items per benchmark keep the end-of-trial evaluation near a fifth of training time.
     "demo": Preset(size="1m", tokens=1_000_000, global_batch=32, lr=2e-3,
-                   eval_tokens=32_768, log_every=20, eval_limit=100, eval_code_limit=20),
+                   eval_tokens=32_768, log_every=20, eval_limit=100, eval_code_limit=20,
+                   winrate_limit=20),
     # The study's models on a GPU cluster (8 GPUs a trial, FSDP2 in bf16): batch 512 x 8192
     # tokens, 1325 warm-up steps (2.8% of 200B tokens' 47.7k steps), a checkpoint every 1000
     # steps. 200B tokens per trial as in §3.3; scale it with --tokens. Benchmarks capped at

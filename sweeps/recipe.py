@@ -8,6 +8,9 @@ starting from the previous stage's checkpoint. Stages are artefacts keyed by the
 (trainers/stages.py): Balanced→Text with a text cooldown and with a code cooldown share
 their init and continue stages, which are trained once, by whichever trial asks first.
 The total budget per trial is the preset's `--tokens`.
+
+`--winrate-baseline NAME --judge URL_OR_FOLDER` then judges every variant against the
+baseline variant of the same seed (sweeps/judged.py): `win_rate` on each child run.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from pathlib import Path
 # not whichever copy of codemix happens to be installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sweeps.judged import add_winrate_flags, judge_variants, resolve_winrate, summary_lines  # noqa: E402
 from sweeps.runner import prepare_sweep, print_summary, run_sweep, train_configs, trial_configs  # noqa: E402
+from sweeps.presets import get_preset  # noqa: E402
 from sweeps.spec import add_shared_flags, resolve  # noqa: E402
 from sweeps.trial import run_recipe_trial  # noqa: E402
 from trainers.recipes import COOLDOWNS, RECIPES, get_recipe  # noqa: E402
@@ -35,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     add_shared_flags(parser, experiment="codemix-recipe")
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma list of: {', '.join(RECIPES)}")
     parser.add_argument("--cooldowns", default="none", help=f"comma list of: {', '.join(COOLDOWNS)} (default none)")
+    add_winrate_flags(parser)
     args = parser.parse_args(argv)
     try:
         if args.search != "grid":
@@ -46,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--recipes and --cooldowns need at least one name each")
         variants = [f"{r}/{c}" for r, c in itertools.product(recipes, cooldowns)]
         stages = {v: get_recipe(*v.split("/")) for v in variants}
+        judged = resolve_winrate(args, variants, get_preset(spec.preset).winrate_limit)
         params = trial_configs(spec, "variant", variants)
         runs = [cfg for p, base in zip(params, train_configs(params))
                 for cfg in stage_configs(stages[p["variant"]], base)]  # every stage of every trial
@@ -57,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         data = prepare_sweep(spec, [replace(r, init_checkpoint="") for r in runs])
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
-    df, best, run_id = run_sweep(spec, data, "variant", variants, trainable=run_recipe_trial)
+    after = (lambda df, parent: judge_variants(df, "variant", judged, parent)) if judged else None
+    df, best, run_id = run_sweep(spec, data, "variant", variants, trainable=run_recipe_trial, after_trials=after)
     print_summary(df, best, "variant", run_id, spec.tracking_uri)
+    if judged:
+        print("\n".join(summary_lines(df, "variant", judged)), flush=True)
     return 0
 
 

@@ -104,15 +104,16 @@ def _state_file(spec: SweepSpec):
 
 
 def run_sweep(spec: SweepSpec, data: PreparedData, axis: str, grid, low: float = 0.0, high: float = 1.0,
-              trainable=run_trial):
-    """Run the sweep and return (results DataFrame, optimum per metric, parent run id)."""
+              trainable=run_trial, after_trials=None):
+    """Run the sweep and return (results DataFrame, optimum per metric, parent run id).
+    `after_trials(df, parent_run_id) -> df` adds columns (win-rates) before the summary."""
     if not ray.is_initialized():
         ray.init()  # joins $RAY_ADDRESS or this machine's running cluster, else starts a local one
     with tracking(spec.tracking_uri):
-        return _run(spec, data, axis, grid, low, high, trainable)
+        return _run(spec, data, axis, grid, low, high, trainable, after_trials)
 
 
-def _run(spec, data, axis, grid, low, high, trainable):
+def _run(spec, data, axis, grid, low, high, trainable, after_trials):
     if spec.tracking_uri.startswith("sqlite:") and mlflow.get_experiment_by_name(spec.experiment) is None:
         # Beside the sqlite store, not in ./mlruns of whatever folder the sweep was started from.
         mlflow.create_experiment(spec.experiment, artifact_location=(spec.storage / "artifacts").as_uri())
@@ -155,12 +156,14 @@ def _run(spec, data, axis, grid, low, high, trainable):
         df = results_frame(results, axis)
         if df.empty:
             raise RuntimeError(f"no trial of sweep {spec.experiment!r} finished; see the Tune errors above")
+        if after_trials is not None:
+            df = after_trials(df, parent.info.run_id)
         best = log_summary(df, axis, spec.metric)
     return df, best, parent.info.run_id
 
 
 def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> None:
-    shown = [c for c in df.columns if c != "checkpoint_path" and not c.endswith(("_stderr", "_floor"))]
+    shown = [c for c in df.columns if c not in ("checkpoint_path", "trial_id") and not c.endswith(("_stderr", "_floor"))]
     print("\nResults (one row per trial):")
     print(df[shown].to_markdown(index=False, floatfmt=".4f"))
     print(f"\nBest {axis} per metric (mean over seeds; interval = neighbouring grid points):")

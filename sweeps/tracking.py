@@ -25,7 +25,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 SUMMARY_METRICS = {"val_bpb_text": "min", "val_bpb_code": "min", "val_bpb_markup": "min",
                    "val_bpb_code_adjacent": "min", "val_bpb_synthetic": "min",
                    "nl_reasoning": "max", "nl_reasoning_bpb": "min", "world_knowledge": "max",
-                   "world_knowledge_bpb": "min", "code_pass1": "max", "code_bpb": "min"}
+                   "world_knowledge_bpb": "min", "code_pass1": "max", "code_bpb": "min", "win_rate": "max"}
 
 
 @contextmanager
@@ -43,7 +43,11 @@ def tracking(uri: str):
 
 
 class ChildRunCallback(MLflowLoggerCallback):
-    """Per-trial MLflow runs nested under the sweep's parent run."""
+    """Per-trial MLflow runs nested under the sweep's parent run, tagged with Tune's trial id."""
+
+    def log_trial_start(self, trial):
+        super().log_trial_start(trial)
+        mlflow.MlflowClient(self.tracking_uri).set_tag(self._trial_runs[trial], "trial_id", trial.trial_id)
 
     def log_trial_result(self, iteration, trial, result):
         super().log_trial_result(iteration, trial, result)
@@ -58,7 +62,7 @@ def results_frame(result_grid, axis: str) -> pd.DataFrame:
     for r in result_grid:
         if r.error is not None or not (r.metrics or {}).get("done"):
             continue
-        row = {axis: r.config[axis], "seed": r.config["seed"]}
+        row = {axis: r.config[axis], "seed": r.config["seed"], "trial_id": r.metrics.get("trial_id")}
         row.update({k: v for k, v in r.metrics.items()
                     if k.removesuffix("_stderr").removesuffix("_floor") in SUMMARY_METRICS
                     or k in ("realized_code_ratio", "tokens_per_s", "mfu", "startup_s", "train_s", "eval_s",
@@ -123,7 +127,7 @@ def log_summary(df: pd.DataFrame, axis: str, primary: str) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         df.to_csv(tmp / "results.csv", index=False)
-        (tmp / "results.md").write_text(df.drop(columns=["checkpoint_path"], errors="ignore")
+        (tmp / "results.md").write_text(df.drop(columns=["checkpoint_path", "trial_id"], errors="ignore")
                                         .to_markdown(index=False, floatfmt=".4f"))
         mlflow.log_artifact(str(tmp / "results.csv"))
         mlflow.log_artifact(str(tmp / "results.md"))

@@ -68,3 +68,21 @@ def test_unwritable_storage_is_refused(tmp_path):
     done = ratio("--preset", "smoke", "--storage", str(target))
     assert done.returncode == 2
     assert str(target) in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--winrate-baseline", "text_only/none"], "no judge"),
+    (["--winrate-baseline", "poetry/none", "--judge", "http://127.0.0.1:9/v1"], "'poetry/none' is not a variant"),
+    (["--winrate-baseline", "text_only/none", "--judge", "http://127.0.0.1:9/v1"], "does not answer"),
+    (["--judge", "http://127.0.0.1:9/v1"], "--judge needs --winrate-baseline"),
+    (["--winrate-baseline", "text_only/none", "--judge", "http://127.0.0.1:9/v1", "--winrate-prompts", "poems"],
+     "'poems'"),
+])
+def test_a_recipe_sweeps_bad_win_rate_settings_are_one_line_before_training(args, named, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEMIX_JUDGE")}
+    done = subprocess.run([sys.executable, "sweeps/recipe.py", "--preset", "smoke", "--storage", str(tmp_path),
+                           *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    err = [line for line in done.stderr.strip().splitlines() if not line.startswith("[data] fetching ")]
+    assert len(err) == 1 and named in err[0], done.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tune").exists()

@@ -6,6 +6,7 @@ way a user would find it, and the checkpoint is loaded with transformers' Auto c
 
 import json
 import math
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -141,12 +142,18 @@ def test_resume_keeps_finished_trials(sweep):
     assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
 
 
-def test_recipe_sweep_trains_shared_stages_once(prepared, tmp_path):
+def test_recipe_sweep_trains_shared_stages_once_and_judges_variants(prepared, tmp_path):
+    """Two recipes sharing their first stages; the code cooldown judged against the text one
+    by the reference instruction model, which the sweep serves on 127.0.0.1 itself."""
+    from evaluation.reference import reference_model
     from sweeps import recipe
+    judge = reference_model()
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         code = recipe.main(["--preset", "smoke", "--recipes", "balanced_to_text", "--cooldowns", "text,code",
-                            "--storage", str(tmp_path), "--experiment", "recipes", "--eval-tasks", "piqa,mbpp"])
+                            "--storage", str(tmp_path), "--experiment", "recipes", "--eval-tasks", "piqa,mbpp",
+                            "--winrate-baseline", "balanced_to_text/text", "--judge", str(judge),
+                            "--winrate-max-new-tokens", "8"])
     finally:
         ray.shutdown()
     assert code == 0
@@ -162,3 +169,15 @@ def test_recipe_sweep_trains_shared_stages_once(prepared, tmp_path):
     comparison = client.download_artifacts(parent.info.run_id, "comparison.json")
     variants = json.load(open(comparison))["variants"]
     assert set(variants) == {"balanced_to_text/text"} and "nl_reasoning_bpb" in variants["balanced_to_text/text"]
+    # Win-rate: on the judged variant's child run, not on the baseline's; the report on the parent.
+    judged = {c.data.params["variant"]: c for c in children}
+    wr = judged["balanced_to_text/code"].data
+    assert wr.metrics["win_rate_low"] <= wr.metrics["win_rate"] <= wr.metrics["win_rate_high"]
+    assert 0 <= wr.metrics["win_rate_length_controlled"] <= 1
+    assert wr.tags["win_rate_baseline"] == "balanced_to_text/text" and wr.tags["win_rate_informative"] in ("true", "false")
+    assert "win_rate" not in judged["balanced_to_text/text"].data.metrics
+    report = json.load(open(client.download_artifacts(parent.info.run_id, "winrate.json")))
+    [trial] = report["trials"]
+    assert trial["variant"] == "balanced_to_text/code" and trial["prompts"] == 2 and len(trial["verdicts"]) == 2
+    assert not Path(f"/proc/{trial['judge_served_pid']}").exists()  # the judge server was stopped
+    assert "Win-rate against balanced_to_text/text" in open(client.download_artifacts(parent.info.run_id, "winrate.md")).read()
