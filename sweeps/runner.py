@@ -21,7 +21,7 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.spec import SweepSpec
-from sweeps.tracking import ChildRunCallback, SUMMARY_METRICS, log_summary, results_frame, tracking
+from sweeps.tracking import ChildRunCallback, log_summary, numeric, results_frame, tracking
 from sweeps.trial import TRAIN_FIELDS, run_trial
 from trainers.data.prepare import PreparedData, prepare
 from trainers.flops import cpu_peak
@@ -166,11 +166,9 @@ def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> 
     shown = [c for c in df.columns if c not in ("checkpoint_path", "trial_id") and not c.endswith(("_stderr", "_floor"))]
     print("\nResults (one row per trial):")
     print(df[shown].to_markdown(index=False, floatfmt=".4f"))
-    print(f"\nBest {axis} per metric (mean over seeds; interval = neighbouring grid points):")
+    print(f"\nThe optimum per metric ({'a Gaussian-process fit, 95% bootstrap interval' if numeric(df, axis) else 'mean over seeds'}):")
     for metric, b in best.items():
-        better = "lower" if SUMMARY_METRICS[metric] == "min" else "higher"
-        print(f"  {metric:<22} best {axis} = {b['best']}  (neighbours {b['low']}..{b['high']}; "
-              f"{metric} = {b['value']:.4f}, {better} is better)")
+        print(f"  {b['sentence']}")
     print(f"\nMLflow parent run {run_id} in {tracking_uri}")
     if tracking_uri.startswith("sqlite:///"):
         print(f"  look at it with:  mlflow ui --backend-store-uri {tracking_uri}")

@@ -2,8 +2,10 @@
 
 Child runs come from Ray's `MLflowLoggerCallback` (params = the trial's config, metrics =
 every report), nested under the parent with the `mlflow.parentRunId` tag; the subclass
-only adds the `checkpoint` tag. The summary (results table, best point per metric with
-its grid interval, one plot per metric) is plain pandas and matplotlib.
+only adds the `checkpoint` and `trial_id` tags. The summary (results table, the optimum
+per metric with its bootstrap interval from sweeps/optimum.py, one plot per metric with
+points, fit, band and interval, the optimum in words as the parent's description) is
+pandas, scikit-learn and matplotlib.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a laptop terminal or a cluster head
 import matplotlib.pyplot as plt
 import mlflow
+import numpy as np
 import pandas as pd
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
@@ -76,17 +79,25 @@ def numeric(df: pd.DataFrame, axis: str) -> bool:
 
 
 def best_points(df: pd.DataFrame, axis: str) -> dict[str, dict]:
-    """Per metric: the best axis value (mean over seeds) and, on a numeric axis, its neighbours."""
+    """Per metric: the optimum. On a numeric axis, the Gaussian-process fit's best point with
+    its bootstrap interval (sweeps/optimum.py); on named variants, the best mean over seeds."""
+    from sweeps.optimum import describe, locate
     out = {}
-    points = sorted(df[axis].unique())
     for metric, mode in SUMMARY_METRICS.items():
         if metric not in df or df[metric].isna().all():
             continue
         means = df.groupby(axis)[metric].mean()
-        best = means.idxmin() if mode == "min" else means.idxmax()
-        i = points.index(best)
-        out[metric] = {"best": best, "value": float(means[best]), "mode": mode,
-                       "low": points[max(0, i - 1)], "high": points[min(len(points) - 1, i + 1)]}
+        if numeric(df, axis):
+            opt = locate(df[axis], df[metric], mode)
+            out[metric] = {"best": opt.best, "value": opt.value, "mode": mode, "low": opt.low, "high": opt.high,
+                           "interior": opt.interior, "p_best": opt.p_best, "p_flat": opt.p_flat,
+                           "best_tried": float(means.idxmin() if mode == "min" else means.idxmax()),
+                           "loo_mae": opt.loo_mae, "loo_spearman": opt.loo_spearman, "curve": opt.curve,
+                           "sentence": describe(metric, axis, opt)}
+        else:
+            best = means.idxmin() if mode == "min" else means.idxmax()
+            out[metric] = {"best": best, "value": float(means[best]), "mode": mode, "low": best, "high": best,
+                           "sentence": f"{metric} is best for {axis} {best} (mean over seeds {means[best]:.4f})"}
     return out
 
 
@@ -96,6 +107,7 @@ def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None
     rows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
+        b = best[metric]
         means = df.groupby(axis)[metric].mean()
         if f"{metric}_floor" in df:  # the Glorot-random model's score on the same items
             ax.axhline(df[f"{metric}_floor"].mean(), color="grey", ls=":", lw=1, label="random floor")
@@ -103,17 +115,24 @@ def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None
             if f"{metric}_stderr" in df:
                 ax.errorbar(df[axis], df[metric], yerr=df[f"{metric}_stderr"], fmt="none", ecolor="tab:blue",
                             alpha=0.4, lw=1)
-            ax.scatter(df[axis], df[metric], s=14, alpha=0.5, label="trials")
-            ax.plot(means.index, means.values, marker="o", label="mean over seeds")
-            ax.axvline(best[metric]["best"], color="tab:red", ls="--", lw=1,
-                       label=f"best {best[metric]['best']:g} ({best[metric]['mode']})")
+            ax.scatter(df[axis], df[metric], s=14, alpha=0.6, label="trials")
+            if b.get("curve"):
+                c = {k: np.asarray(v) for k, v in b["curve"].items()}
+                ax.plot(c["x"], c["mean"], color="tab:orange", lw=1.5,
+                        label=f"fit (LOO MAE {b['loo_mae']:.3g}, rho {b['loo_spearman']:.2f})")
+                ax.fill_between(c["x"], c["mean"] - 1.96 * c["sd"], c["mean"] + 1.96 * c["sd"], color="tab:orange",
+                                alpha=0.2, lw=0)
+            ax.axvspan(b["low"], b["high"], color="tab:red", alpha=0.08)
+            ax.axvline(b["best"], color="tab:red", ls="--", lw=1,
+                       label=f"best {b['best']:.2f} [{b['low']:.2f}, {b['high']:.2f}]"
+                             + ("" if b.get("interior") else " (not interior)"))
         else:  # named variants (recipes): one bar each, the best in red
-            colours = ["tab:red" if v == best[metric]["best"] else "tab:blue" for v in means.index]
-            ax.bar(range(len(means)), means.values, color=colours, label=f"best in red ({best[metric]['mode']})")
+            colours = ["tab:red" if v == b["best"] else "tab:blue" for v in means.index]
+            ax.bar(range(len(means)), means.values, color=colours, label=f"best in red ({b['mode']})")
             ax.set_xticks(range(len(means)), means.index, rotation=30, ha="right", fontsize=7)
         ax.set_xlabel(axis.replace("_", " "))
-        ax.set_ylabel(metric)
-        ax.legend(fontsize=7)
+        ax.set_ylabel(f"{metric} ({'lower' if b['mode'] == 'min' else 'higher'} is better)", fontsize=8)
+        ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     fig.tight_layout()
@@ -134,10 +153,16 @@ def log_summary(df: pd.DataFrame, axis: str, primary: str) -> dict[str, dict]:
         if best:
             plot(df, axis, best, tmp / f"metrics_vs_{axis}.png")
             mlflow.log_artifact(str(tmp / f"metrics_vs_{axis}.png"))
+    mlflow.log_dict({m: {k: v for k, v in b.items() if k != "curve"} for m, b in best.items()}, "optimum.json")
     for metric, b in best.items():
         mlflow.log_metric(f"best_{metric}", b["value"])
         if numeric(df, axis):
-            mlflow.log_metric(f"best_{axis}_{metric}", b["best"])
+            mlflow.log_metrics({f"best_{axis}_{metric}": b["best"], f"best_{axis}_{metric}_low": b["low"],
+                                f"best_{axis}_{metric}_high": b["high"]})
+            if math.isfinite(b["loo_mae"]):
+                mlflow.log_metrics({f"surrogate_loo_mae_{metric}": b["loo_mae"]}
+                                   | ({f"surrogate_loo_spearman_{metric}": b["loo_spearman"]}
+                                      if math.isfinite(b["loo_spearman"]) else {}))
         else:
             mlflow.set_tag(f"best_{axis}_{metric}", b["best"])
     if not numeric(df, axis):  # named variants (recipes): the study's relative-increase table
@@ -146,6 +171,9 @@ def log_summary(df: pd.DataFrame, axis: str, primary: str) -> dict[str, dict]:
         b = best[primary]
         mlflow.log_metrics({f"best_{axis}": b["best"], f"best_{axis}_low": b["low"],
                             f"best_{axis}_high": b["high"]})
+    if primary in best:  # the run's description in the MLflow UI: the optimum in a sentence
+        others = [f"- {b['sentence']}" for m, b in best.items() if m != primary]
+        mlflow.set_tag("mlflow.note.content", "\n".join([best[primary]["sentence"] + ".", "", *others]))
     return best
 
 

@@ -95,9 +95,11 @@ def test_every_trial_is_scored_on_the_benchmarks_with_errors_and_floors(sweep):
 
 def test_the_optimum_follows_the_chosen_benchmark_metric(sweep):
     _, _, parent, children = sweep
-    by_ratio = {float(c.data.params["code_ratio"]): c.data.metrics["nl_reasoning_bpb"] for c in children}
-    assert parent[0].data.metrics["best_code_ratio"] == min(by_ratio, key=by_ratio.get)
+    m = parent[0].data.metrics
     assert parent[0].data.params["metric"] == "nl_reasoning_bpb"
+    assert m["best_code_ratio"] == m["best_code_ratio_nl_reasoning_bpb"]  # the primary metric's optimum
+    assert m["best_code_ratio_low"] == m["best_code_ratio_nl_reasoning_bpb_low"]
+    assert "nl_reasoning_bpb" in parent[0].data.tags["mlflow.note.content"].splitlines()[0]
 
 
 def test_step_metrics_are_logged_as_curves(sweep):
@@ -109,10 +111,14 @@ def test_step_metrics_are_logged_as_curves(sweep):
 def test_parent_holds_optimum_plot_and_table(sweep):
     storage, client, parent, _ = sweep
     run = parent[0]
-    assert run.data.metrics["best_code_ratio"] in RATIOS
-    assert run.data.metrics["best_code_ratio_low"] <= run.data.metrics["best_code_ratio"] <= run.data.metrics["best_code_ratio_high"]
+    assert min(RATIOS) <= run.data.metrics["best_code_ratio_low"] <= run.data.metrics["best_code_ratio"] \
+        <= run.data.metrics["best_code_ratio_high"] <= max(RATIOS)
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"results.csv", "results.md", "metrics_vs_code_ratio.png"} <= names
+    assert {"results.csv", "results.md", "metrics_vs_code_ratio.png", "optimum.json"} <= names
+    optimum = json.load(open(client.download_artifacts(run.info.run_id, "optimum.json")))
+    assert set(optimum["val_bpb_text"]["p_best"]) == {str(r) for r in RATIOS}
+    assert sum(optimum["val_bpb_text"]["p_best"].values()) == pytest.approx(1.0)
+    assert "surrogate_loo_mae_val_bpb_text" in run.data.metrics
     png = client.download_artifacts(run.info.run_id, "metrics_vs_code_ratio.png")
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert run.info.artifact_uri.startswith((storage / "artifacts").as_uri())  # kept with the sweep
