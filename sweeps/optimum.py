@@ -102,7 +102,7 @@ def locate(x, y, mode: str, replicates: int = REPLICATES) -> Optimum:
         low, high = float(lo), float(hi)
     mae, rho = leave_one_out(x, y, gp.kernel_)
     step = (hi - lo) / (GRID - 1)
-    interior = low > lo + step / 2 and high < hi - step / 2
+    interior = bool(low > lo + step / 2 and high < hi - step / 2)
     return Optimum(float(grid[best_i]), low, high, float(mean[best_i]), mode, interior,
                    {float(p): float(w / wins.sum()) for p, w in zip(points, wins)}, seeds,
                    {"x": grid.tolist(), "mean": mean.tolist(), "sd": sd.tolist()}, mae, rho, p_signal)

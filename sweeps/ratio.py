@@ -2,18 +2,20 @@
 
     python sweeps/ratio.py                                 # demo preset, the paper's six ratios
     python sweeps/ratio.py --preset smoke --ratios 0,0.5,1
+    python sweeps/ratio.py --seeds 3                       # the same three seeds at every ratio
     python sweeps/ratio.py --search optuna --trials 12     # TPE over code_ratio in [0, 1]
+    python sweeps/ratio.py --search optuna --asha --trials 24   # ... stopping weak trials early
     ray job submit --working-dir . -- python sweeps/ratio.py --preset smoke
 
 Each trial is a Ray Train job (2 DDP workers by default) whose mixture holds `code_ratio`
-of its tokens as code; it reports validation bits-per-byte on held-out text and code.
-MLflow gets a parent run for the sweep with the results table, the plots and the best ratio.
+of its tokens as code; it reports validation bits-per-byte on held-out text and code and
+the study's benchmark categories. MLflow gets a parent run for the sweep with the results
+table, the plots and the best ratio with its 95% interval (a Gaussian-process fit over the
+ratios, bootstrapped over trials; sweeps/optimum.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,31 +24,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sweeps.presets import PAPER_RATIOS  # noqa: E402
-from sweeps.runner import prepare_sweep, print_summary, run_sweep, train_configs, trial_configs  # noqa: E402
-from sweeps.spec import add_shared_flags, parse_ratios, resolve  # noqa: E402
+from sweeps.script import Axis, parse_values, run_script  # noqa: E402
+
+
+def add_flags(parser):
+    parser.add_argument("--ratios", default=",".join(map(str, PAPER_RATIOS)),
+                        help="comma list of code ratios in [0, 1] for the grid (default: the paper's 0,0.25,0.5,0.75,0.9,1)")
+
+
+def axes(args, spec):
+    return [Axis("code_ratio", parse_values(args.ratios, "--ratios"), low=0.0, high=1.0)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_shared_flags(parser, experiment="codemix-ratio")
-    parser.add_argument("--ratios", default=",".join(map(str, PAPER_RATIOS)),
-                        help="comma list of code ratios in [0, 1] for the grid (default: the paper's 0,0.25,0.5,0.75,0.9,1)")
-    args = parser.parse_args(argv)
-    try:
-        spec = resolve(args)
-        ratios = parse_ratios(args.ratios)
-        configs = trial_configs(spec, "code_ratio", ratios)
-        if spec.dry_run:
-            for c in configs:
-                print(json.dumps(c, sort_keys=True))
-            print(f"{len(configs)} trials ({spec.search}); nothing was trained (--dry-run)")
-            return 0
-        data = prepare_sweep(spec, train_configs(configs))
-    except ValueError as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
-    df, best, run_id = run_sweep(spec, data, "code_ratio", ratios, low=0.0, high=1.0)
-    print_summary(df, best, "code_ratio", run_id, spec.tracking_uri)
-    return 0
+    return run_script(__doc__, "codemix-ratio", add_flags, axes, argv)
 
 
 if __name__ == "__main__":

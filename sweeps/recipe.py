@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sweeps.judged import add_winrate_flags, judge_variants, resolve_winrate, summary_lines  # noqa: E402
-from sweeps.runner import prepare_sweep, print_summary, run_sweep, train_configs, trial_configs  # noqa: E402
+from sweeps.runner import Axis, prepare_sweep, print_summary, run_sweep, train_configs, trial_configs  # noqa: E402
 from sweeps.presets import get_preset  # noqa: E402
 from sweeps.spec import add_shared_flags, resolve  # noqa: E402
 from sweeps.trial import run_recipe_trial  # noqa: E402
@@ -35,11 +35,14 @@ from trainers.recipes import COOLDOWNS, RECIPES, get_recipe  # noqa: E402
 from trainers.stages import stage_configs  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_shared_flags(parser, experiment="codemix-recipe")
-    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma list of: {', '.join(RECIPES)}")
-    parser.add_argument("--cooldowns", default="none", help=f"comma list of: {', '.join(COOLDOWNS)} (default none)")
+def main(argv: list[str] | None = None, doc: str = __doc__, experiment: str = "codemix-recipe",
+         recipes: str = ",".join(RECIPES), cooldowns: str = "none") -> int:
+    """The recipe sweep; sweeps/init.py and sweeps/cooldown.py are this with their own defaults."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_shared_flags(parser, experiment=experiment)
+    parser.add_argument("--recipes", default=recipes, help=f"comma list of: {', '.join(RECIPES)} (default {recipes})")
+    parser.add_argument("--cooldowns", default=cooldowns,
+                        help=f"comma list of: {', '.join(COOLDOWNS)} (default {cooldowns})")
     add_winrate_flags(parser)
     args = parser.parse_args(argv)
     try:
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         variants = [f"{r}/{c}" for r, c in itertools.product(recipes, cooldowns)]
         stages = {v: get_recipe(*v.split("/")) for v in variants}
         judged = resolve_winrate(args, variants, get_preset(spec.preset).winrate_limit)
-        params = trial_configs(spec, "variant", variants)
+        axes = [Axis("variant", tuple(variants))]
+        params = trial_configs(spec, axes)
         runs = [cfg for p, base in zip(params, train_configs(params))
                 for cfg in stage_configs(stages[p["variant"]], base)]  # every stage of every trial
         if spec.dry_run:
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     after = (lambda df, parent: judge_variants(df, "variant", judged, parent)) if judged else None
-    df, best, run_id = run_sweep(spec, data, "variant", variants, trainable=run_recipe_trial, after_trials=after)
+    df, best, run_id = run_sweep(spec, data, axes, trainable=run_recipe_trial, after_trials=after)
     print_summary(df, best, "variant", run_id, spec.tracking_uri)
     if judged:
         print("\n".join(summary_lines(df, "variant", judged)), flush=True)

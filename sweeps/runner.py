@@ -1,28 +1,38 @@
 """Run a sweep: Ray Tune over trial configs, MLflow parent and children, summary at the end.
 
-    data = prepare_sweep(spec, train_configs(trial_configs(spec, "code_ratio", grid)))
-    df, best, run_id = run_sweep(spec, data, "code_ratio", grid)
+    axes = [Axis("code_ratio", (0, 0.25, 0.5), low=0.0, high=1.0)]
+    data = prepare_sweep(spec, train_configs(trial_configs(spec, axes)))
+    df, best, run_id = run_sweep(spec, data, axes)
 
-A sweep script only names its axis; everything else (resources, search, resume, tracking)
-lives here. `--resume` reopens the stored Tune experiment and the same MLflow parent run:
-finished trials are kept, unfinished and errored ones run again.
+A sweep script only names its axes; everything else (resources, search, early stopping,
+resume, tracking) lives here. The first axis is the one the optimum is located on; further
+axes (a model size, a synthetic share) are swept with it. Search: `grid` runs every point
+with every seed (the same seeds at every point: a paired design); `optuna` is Optuna's TPE,
+define-by-run (an axis with `only_if` is suggested only when that axis is above zero), the
+seeds taken in turn. `--asha` stops weak Optuna trials early with Tune's ASHA scheduler,
+comparing trials on the sweep's metric as each trial measures it during training on fixed
+held-out tokens or benchmark items (`TrainConfig.track_metric`), never on the training loss
+of its own mixture. `--resume` reopens the stored Tune experiment and the same MLflow parent
+run: finished trials are kept, unfinished and errored ones run again.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import mlflow
 import ray
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.spec import SweepSpec
-from sweeps.tracking import ChildRunCallback, log_summary, numeric, results_frame, tracking
-from sweeps.trial import TRAIN_FIELDS, run_trial
+from sweeps.tracking import ChildRunCallback, compared, histories, log_summary, numeric, results_frame, tracking
+from sweeps.trial import TRAIN_FIELDS, derived, run_trial
 from trainers.data.prepare import PreparedData, prepare
 from trainers.flops import cpu_peak
 from trainers.config import TrainConfig
@@ -34,18 +44,59 @@ DRIVER_CPU = 0.1
 # Tune hands a finished trial's actor (torch and this package already imported) to the next
 # trial instead of starting a process per trial: ~2 s less per trial on 2 cores (bench/fixed_cost.py).
 REUSE_TRIAL_ACTORS = True
+# ASHA: rungs at a ninth and a third of the budget, a third of the trials promoted at each.
+ASHA_REDUCTION = 3
+REPORTS_TRACKED = 9  # reports per trial when the metric is tracked during training
 
 
-def trial_configs(spec: SweepSpec, axis: str, points, manifest: str = "") -> list[dict]:
+@dataclass(frozen=True)
+class Axis:
+    name: str
+    values: tuple                # the grid's points (replication), or a categorical axis's choices
+    low: float | None = None     # Optuna's range on a numeric axis; None: Optuna picks among values
+    high: float | None = None
+    only_if: str = ""            # Optuna: suggest this axis only when that axis is above zero
+
+    def suggest(self, trial):
+        if self.low is not None:
+            return trial.suggest_float(self.name, self.low, self.high)
+        return trial.suggest_categorical(self.name, list(self.values))
+
+
+@dataclass(frozen=True)
+class DefineByRun:
+    """Optuna's define-by-run space (a class, not a closure: Tune pickles the searcher)."""
+    axes: tuple[Axis, ...]
+    seeds: tuple[int, ...]
+
+    def __call__(self, trial):
+        for a in sorted(self.axes, key=lambda a: bool(a.only_if)):  # conditions after what they test
+            if not a.only_if or trial.params.get(a.only_if, 0) > 0:
+                a.suggest(trial)
+        return {"seed": self.seeds[trial.number % len(self.seeds)]}
+
+
+def trial_configs(spec: SweepSpec, axes: list[Axis], manifest: str = "") -> list[dict]:
     """The resolved configs of a grid sweep (what --dry-run prints); validates each one."""
-    return [_params(spec, {axis: p, "seed": seed}, manifest) for p in points for seed in spec.seeds]
+    return [_params(spec, {**dict(zip([a.name for a in axes], point)), "seed": seed}, manifest)
+            for point in itertools.product(*(a.values for a in axes)) for seed in spec.seeds]
+
+
+def tracked(spec: SweepSpec, cfg: TrainConfig) -> dict:
+    """With Optuna or ASHA, every report must carry the metric: track it during training, about
+    REPORTS_TRACKED times a trial."""
+    if spec.search == "grid":
+        return {}
+    return {"track_metric": spec.metric, "log_every": max(cfg.log_every, cfg.steps // REPORTS_TRACKED, 1)}
 
 
 def _params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
     """A trial's flat params: the TrainConfig fields, plus the axes that are not fields."""
+    overrides = derived(overrides)
     train = {"code_ratio": 0.0, **{k: v for k, v in overrides.items() if k in TRAIN_FIELDS}}
     extra = {k: v for k, v in overrides.items() if k not in TRAIN_FIELDS}
     cfg = spec.train_config(manifest=manifest, **train)
+    cfg = spec.train_config(manifest=manifest, **train, **tracked(spec, cfg))
     return {**asdict(cfg), **extra, "init_source": cfg.init_checkpoint or "scratch",
             "train_storage": str(spec.storage / "train")}
 
@@ -82,38 +133,70 @@ def train_configs(params: list[dict]) -> list[TrainConfig]:
     return [TrainConfig(**{k: v for k, v in p.items() if k in TRAIN_FIELDS}) for p in params]
 
 
-def _param_space(spec: SweepSpec, axis: str, grid, low: float, high: float, manifest: str):
-    base = _params(spec, {axis: grid[0], "seed": spec.seeds[0]}, manifest)
+def _param_space(spec: SweepSpec, axes: list[Axis], base: dict, steps: int):
+    """(param space, searcher, scheduler, samples) for Tune."""
     if spec.search == "grid":
-        return {**base, axis: tune.grid_search(list(grid)), "seed": tune.grid_search(list(spec.seeds))}, None, 1
-    searcher = OptunaSearch(metric=spec.metric, mode=spec.mode, seed=spec.seeds[0])
-    return {**base, axis: tune.uniform(low, high)}, searcher, spec.trials
+        return ({**base, **{a.name: tune.grid_search(list(a.values)) for a in axes},
+                 "seed": tune.grid_search(list(spec.seeds))}, None, None, 1)
+
+    import optuna
+    searcher = OptunaSearch(space=DefineByRun(tuple(axes), spec.seeds), metric=spec.metric, mode=spec.mode,
+                            sampler=optuna.samplers.TPESampler(seed=spec.seeds[0], n_startup_trials=min(10, spec.trials // 3 + 1)))
+    scheduler = None
+    if spec.asha:
+        # max_t one past the last step: ASHA stops a trial at max_t, before its final report.
+        scheduler = ASHAScheduler(time_attr="step", metric=spec.metric, mode=spec.mode, max_t=steps + 1,
+                                  grace_period=max(1, steps // ASHA_REDUCTION ** 2), reduction_factor=ASHA_REDUCTION)
+    space = {k: v for k, v in base.items() if k not in {a.name for a in axes if not a.only_if} | {"seed"}}
+    return space, searcher, scheduler, spec.trials
 
 
-def _concurrency(spec: SweepSpec) -> int:
+def _concurrency(spec: SweepSpec, base: dict) -> int:
     """Trials that fit at once: the Train workers hold nearly all of a trial's resources."""
-    p = spec.train_config(code_ratio=0.0, seed=0)
     res = ray.cluster_resources()
-    if p.use_gpu:
-        return max(1, int(res.get("GPU", 0) // p.num_workers))
-    return max(1, int(res.get("CPU", 1) // (p.num_workers * p.cpus_per_worker + DRIVER_CPU)))
+    workers, cpus = base.get("num_workers", 1), base.get("cpus_per_worker", 0.0)
+    if base.get("use_gpu"):
+        return max(1, int(res.get("GPU", 0) // workers))
+    return max(1, int(res.get("CPU", 1) // (workers * cpus + DRIVER_CPU)))
 
 
 def _state_file(spec: SweepSpec):
     return spec.storage / f"{spec.experiment}.sweep.json"
 
 
-def run_sweep(spec: SweepSpec, data: PreparedData, axis: str, grid, low: float = 0.0, high: float = 1.0,
-              trainable=run_trial, after_trials=None):
+def sweep_params(spec: SweepSpec, data: PreparedData, axes: list[Axis]) -> dict:
+    """What the parent run logs as its params."""
+    return {"preset": spec.preset, "model_size": spec.size, "tokens": spec.tokens, "data": spec.data,
+            "data_missing": ",".join(data.missing()) or "none", "code_mix": spec.code_mix,
+            "text_mix": spec.text_mix or "by size", "synthetic_share": spec.synthetic_share,
+            **_search_params(spec, axes)}
+
+
+def _search_params(spec: SweepSpec, axes: list[Axis]) -> dict:
+    return {"seeds": len(spec.seeds), "search": spec.search, "asha": spec.asha, "axis": axes[0].name,
+            "axes": ",".join(a.name for a in axes),
+            **{f"grid_{a.name}" if i else "grid": ",".join(map(str, a.values)) for i, a in enumerate(axes)},
+            "metric": spec.metric, "trials": spec.trials if spec.search != "grid" else "grid"}
+
+
+def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trainable=run_trial,
+              after_trials=None, base: dict | None = None, params: dict | None = None, concurrency: int | None = None):
     """Run the sweep and return (results DataFrame, optimum per metric, parent run id).
-    `after_trials(df, parent_run_id) -> df` adds columns (win-rates) before the summary."""
+    `after_trials(df, parent_run_id) -> df` adds columns (win-rates) before the summary.
+    `base` (the constant part of every trial's config) and `params` (the parent's params)
+    default to a training sweep's; the planted sweep gives its own."""
+    if base is None:
+        base = _params(spec, {**{a.name: a.values[0] for a in axes}, "seed": spec.seeds[0]}, str(data.manifest))
+        params = sweep_params(spec, data, axes)
+    steps = base.get("steps") or TrainConfig(**{k: v for k, v in base.items() if k in TRAIN_FIELDS}).steps
     if not ray.is_initialized():
         ray.init()  # joins $RAY_ADDRESS or this machine's running cluster, else starts a local one
     with tracking(spec.tracking_uri):
-        return _run(spec, data, axis, grid, low, high, trainable, after_trials)
+        return _run(spec, axes, base, steps, params, trainable, after_trials, concurrency or _concurrency(spec, base))
 
 
-def _run(spec, data, axis, grid, low, high, trainable, after_trials):
+def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
+    axis = axes[0].name
     if spec.tracking_uri.startswith("sqlite:") and mlflow.get_experiment_by_name(spec.experiment) is None:
         # Beside the sqlite store, not in ./mlruns of whatever folder the sweep was started from.
         mlflow.create_experiment(spec.experiment, artifact_location=(spec.storage / "artifacts").as_uri())
@@ -130,20 +213,17 @@ def _run(spec, data, axis, grid, low, high, trainable, after_trials):
             tuner = tune.Tuner.restore(previous["tune_path"], tune.with_resources(trainable, {"CPU": DRIVER_CPU}),
                                        resume_errored=True)
         else:
-            mlflow.log_params({"preset": spec.preset, "model_size": spec.size, "tokens": spec.tokens,
-                               "data": spec.data, "data_missing": ",".join(data.missing()) or "none",
-                               "code_mix": spec.code_mix, "text_mix": spec.text_mix or "by size",
-                               "synthetic_share": spec.synthetic_share,
-                               "seeds": len(spec.seeds), "search": spec.search, "axis": axis,
-                               "grid": ",".join(map(str, grid)), "metric": spec.metric})
-            space, searcher, samples = _param_space(spec, axis, grid, low, high, str(data.manifest))
+            mlflow.log_params(params)
+            space, searcher, scheduler, samples = _param_space(spec, axes, base, steps)
             name = f"{spec.experiment}-{parent.info.run_id[:8]}"
             tuner = tune.Tuner(
                 tune.with_resources(trainable, {"CPU": DRIVER_CPU}),
                 param_space=space,
-                tune_config=tune.TuneConfig(search_alg=searcher, num_samples=samples,
-                                            max_concurrent_trials=_concurrency(spec),
-                                            reuse_actors=REUSE_TRIAL_ACTORS),
+                tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=samples,
+                                            max_concurrent_trials=concurrency,
+                                            # ASHA's stops need fresh actors (Tune: "reuse requires
+                                            # reset_config()"), and a killed actor frees its Train run.
+                                            reuse_actors=REUSE_TRIAL_ACTORS and scheduler is None),
                 run_config=tune.RunConfig(
                     name=name, storage_path=str(spec.storage / "tune"),
                     callbacks=[ChildRunCallback(tracking_uri=spec.tracking_uri,
@@ -153,12 +233,15 @@ def _run(spec, data, axis, grid, low, high, trainable, after_trials):
             state.write_text(json.dumps({"parent_run_id": parent.info.run_id,
                                          "tune_path": str(spec.storage / "tune" / name)}))
         results = tuner.fit()
-        df = results_frame(results, axis)
+        df = results_frame(results, [a.name for a in axes], extra=(spec.metric,))
         if df.empty:
             raise RuntimeError(f"no trial of sweep {spec.experiment!r} finished; see the Tune errors above")
         if after_trials is not None:
             df = after_trials(df, parent.info.run_id)
-        best = log_summary(df, axis, spec.metric)
+        history = histories(results, [a.name for a in axes], spec.metric)
+        budget = int(history.groupby("trial_id")["step"].max().sum()) if not history.empty else 0
+        mlflow.log_metrics({"budget_steps": budget, "budget_trials": len(results)})
+        best = log_summary(df, [a.name for a in axes], spec.metric, spec.mode, compared=compared(history, spec.metric))
     return df, best, parent.info.run_id
 
 

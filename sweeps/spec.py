@@ -12,7 +12,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.suites import BENCHMARKS, CATEGORIES, HEADLINE, SUITES
+from evaluation.suites import CATEGORIES, HEADLINE, SUITES
+from evaluation.suites import resolve as resolve_benchmarks
 from sweeps.presets import PRESETS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
@@ -32,6 +33,7 @@ class SweepSpec:
     seeds: tuple[int, ...]
     search: str            # "grid" or "optuna"
     trials: int            # optuna: number of trials
+    asha: bool             # stop weak Optuna trials early (Tune's ASHA) on the metric tracked in training
     storage: Path          # Tune results, checkpoints and (by default) the MLflow store
     tracking_uri: str
     resume: bool
@@ -83,8 +85,12 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--tokens", type=int, help="training tokens per trial, overrides the preset's")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per grid point, 0..N-1 (default 1)")
     parser.add_argument("--search", choices=("grid", "optuna"), default="grid",
-                        help="grid: every point of the grid; optuna: TPE over the continuous axis")
+                        help="grid: every point of the grid with every seed (replication); optuna: Optuna's TPE "
+                             "over the axes' ranges, the metric measured during training as well as at the end")
     parser.add_argument("--trials", type=int, default=8, help="number of Optuna trials (default 8)")
+    parser.add_argument("--asha", action="store_true",
+                        help="with --search optuna: stop weak trials early (Tune's ASHA: rungs at 1/9 and 1/3 of "
+                             "the budget), comparing trials on --metric measured on fixed held-out data during training")
     parser.add_argument("--metric", default="val_bpb_text",
                         help="the metric that picks the best point and that Optuna optimises: lower is better for "
                              "bits-per-byte (val_bpb_*, nl_reasoning_bpb, world_knowledge_bpb, code_bpb), higher for "
@@ -148,22 +154,28 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         raise ValueError(f"unknown model size {size!r}; known sizes: {', '.join(SIZES)}")
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.trials < 1:
-        raise ValueError(f"--trials must be at least 1, got {args.trials}")
+    if args.asha and args.search != "optuna":
+        raise ValueError("--asha stops trials early, which a grid (kept for replication) cannot use: "
+                         "add --search optuna")
+    if args.search == "optuna" and args.trials < max(3, args.seeds):
+        raise ValueError(f"--trials {args.trials} is too few for --search optuna: at least 3, and at least --seeds "
+                         f"({args.seeds}), so every seed is tried")
     if args.tokens is not None and args.tokens <= 0:
         raise ValueError(f"--tokens must be positive, got {args.tokens}")
     if not args.experiment or "/" in args.experiment:
         raise ValueError(f"--experiment {args.experiment!r} must be a non-empty name without '/'")
     storage = _writable(Path(args.storage))
+    if args.resume and not (storage / f"{args.experiment}.sweep.json").exists():
+        raise ValueError(f"--resume: no sweep {args.experiment!r} stored under {storage}")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
     if args.remote_documents < 1:
         raise ValueError(f"--remote-documents must be at least 1, got {args.remote_documents}")
-    check_metric(args.metric, args.eval_suite, args.eval_tasks)
+    check_metric(args.metric, args.eval_suite, args.eval_tasks, args.allow_code_execution)
     mode = metric_mode(args.metric)
     spec = SweepSpec(
         experiment=args.experiment, preset=args.preset, size=size,
         tokens=args.tokens or preset.tokens, seeds=tuple(range(args.seeds)),
-        search=args.search, trials=args.trials, storage=storage, tracking_uri=tracking,
+        search=args.search, trials=args.trials, asha=args.asha, storage=storage, tracking_uri=tracking,
         resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode,
         synthetic_share=args.synthetic_share, code_mix=args.code_mix, text_mix=args.text_mix,
         allow_repeat=not args.no_repeat, data=args.data,
@@ -177,37 +189,26 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     return spec
 
 
-def check_metric(metric: str, eval_suite: str, eval_tasks: str = "") -> None:
-    """The metric that picks the optimum must be one that every trial reports."""
-    scores = [] if eval_suite == "none" else sorted(set(HEADLINE.values()) | {
-        f"{c}_{m}" for c in CATEGORIES for m in ("bpb", "prob", "prob_norm")})
-    if metric in VAL_METRIC.values() or metric in scores:
+def check_metric(metric: str, eval_suite: str, eval_tasks: str = "", allow_code_execution: bool = False) -> None:
+    """The metric that picks the optimum must be one that every trial reports: a held-out
+    bits-per-byte, or a score of a category or task that this sweep's benchmarks include."""
+    if metric in VAL_METRIC.values():
         return
-    named = {t.strip() for t in eval_tasks.split(",") if t.strip()}
-    if eval_suite != "none" and any(metric.startswith(f"{b}_") for b in {*BENCHMARKS, *named}):
-        return  # a task's own score, e.g. piqa_acc_norm or lambada_openai_acc
-    raise ValueError(f"unknown --metric {metric!r}" + (" (benchmarks are off: --eval-suite none)" if
-                     eval_suite == "none" else "") + f"; choose from {', '.join([*VAL_METRIC.values(), *scores])} "
+    chosen = [] if eval_suite == "none" else resolve_benchmarks(eval_suite, eval_tasks,
+                                                                allow_code_execution=allow_code_execution)
+    categories = {b.category for b in chosen}
+    scores = sorted({f"{c}_{m}" for c in categories & set(CATEGORIES) for m in ("bpb", "prob", "prob_norm")}
+                    | {HEADLINE[c] for c in categories & set(CATEGORIES) if c != "code"}
+                    | ({HEADLINE["code"]} if any(b.executes for b in chosen) else set()))
+    if metric in scores or any(metric.startswith(f"{b.name}_") for b in chosen):
+        return  # a category's score, or a task's own, e.g. piqa_acc_norm or lambada_openai_acc
+    why = (" (benchmarks are off: --eval-suite none)" if eval_suite == "none" else
+           " (code_pass1 needs --allow-code-execution)" if metric == HEADLINE["code"] else
+           " (no trial of this sweep reports it: its benchmarks do not include it)")
+    raise ValueError(f"unknown --metric {metric!r}{why}; choose from {', '.join([*VAL_METRIC.values(), *scores])} "
                      "or a task's score such as piqa_acc_norm")
 
 
 def metric_mode(metric: str) -> str:
     """Bits-per-byte and losses are better lower; accuracies and probabilities higher."""
     return "min" if metric.startswith(("val_bpb", "val_loss")) or metric.endswith("_bpb") else "max"
-
-
-def parse_ratios(text: str) -> tuple[float, ...]:
-    """'0,0.25,1' -> (0.0, 0.25, 1.0); every value must lie in [0, 1]."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise ValueError(f"--ratios {text!r} is empty; give a comma list such as 0,0.25,0.5")
-    ratios = []
-    for p in parts:
-        try:
-            r = float(p)
-        except ValueError:
-            raise ValueError(f"code ratio {p!r} is not a number") from None
-        if not 0.0 <= r <= 1.0:
-            raise ValueError(f"code ratio {p} is outside [0, 1]")
-        ratios.append(r)
-    return tuple(sorted(set(ratios)))

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
+FINAL = "trial_finished"  # the key of a trial's last report (Tune's own "done" is set on trials it stops, too)
 # Metrics the summary reports, with the direction that is better.
 SUMMARY_METRICS = {"val_bpb_text": "min", "val_bpb_code": "min", "val_bpb_markup": "min",
                    "val_bpb_code_adjacent": "min", "val_bpb_synthetic": "min",
@@ -59,31 +60,75 @@ class ChildRunCallback(MLflowLoggerCallback):
                 self._trial_runs[trial], "checkpoint", result["checkpoint_path"])
 
 
-def results_frame(result_grid, axis: str) -> pd.DataFrame:
-    """One row per finished trial: its axis value, seed and final metrics."""
+def results_frame(result_grid, axes: list[str], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per finished trial: its axis values, seed and final metrics."""
     rows = []
     for r in result_grid:
-        if r.error is not None or not (r.metrics or {}).get("done"):
+        if r.error is not None or not (r.metrics or {}).get(FINAL):
             continue
-        row = {axis: r.config[axis], "seed": r.config["seed"], "trial_id": r.metrics.get("trial_id")}
+        row = {**{a: r.config.get(a) for a in axes}, "seed": r.config["seed"], "trial_id": r.metrics.get("trial_id")}
         row.update({k: v for k, v in r.metrics.items()
-                    if k.removesuffix("_stderr").removesuffix("_floor") in SUMMARY_METRICS
+                    if k.removesuffix("_stderr").removesuffix("_floor") in {*SUMMARY_METRICS, *extra}
                     or k in ("realized_code_ratio", "tokens_per_s", "mfu", "startup_s", "train_s", "eval_s",
                              "checkpoint_path")})
         rows.append(row)
-    return pd.DataFrame(rows).sort_values([axis, "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
+    return pd.DataFrame(rows).sort_values([*axes, "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
+
+
+def histories(result_grid, axes: list[str], metric: str) -> pd.DataFrame:
+    """Every report of every trial, finished or stopped early: axes, seed, step, the metric."""
+    frames = []
+    for r in result_grid:
+        h = r.metrics_dataframe
+        if h is None or h.empty or "step" not in h:
+            continue
+        h = h[["step", *([metric] if metric in h else [])]].copy()
+        for a in axes:
+            h[a] = r.config.get(a)
+        h["seed"], h["trial_id"] = r.config.get("seed"), (r.metrics or {}).get("trial_id", r.path)
+        h["finished"] = bool((r.metrics or {}).get(FINAL)) and r.error is None
+        frames.append(h)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+MIN_COMPARED = 6  # trials an early-stopped sweep's optimum is read from, at least
+
+
+def compared(history: pd.DataFrame, metric: str) -> dict | None:
+    """Where trials stopped early (ASHA), the optimum is read where they are comparable: each
+    trial's metric at the deepest step that at least MIN_COMPARED trials (or all) reached.
+    None when every trial finished: then the final metrics are compared."""
+    if history.empty or metric not in history or history.groupby("trial_id")["finished"].first().all():
+        return None
+    h = history.dropna(subset=[metric])
+    counts = h.groupby("step")["trial_id"].nunique().sort_index()
+    need = min(MIN_COMPARED, h["trial_id"].nunique())
+    step = int(counts[counts >= need].index.max())
+    at = h[h["step"] == step].drop_duplicates("trial_id")
+    return {"step": step, "max_step": int(h["step"].max()), "frame": at}
 
 
 def numeric(df: pd.DataFrame, axis: str) -> bool:
     return pd.api.types.is_numeric_dtype(df[axis])
 
 
-def best_points(df: pd.DataFrame, axis: str) -> dict[str, dict]:
+def _groups(df: pd.DataFrame, axes: list[str]):
+    """(label, rows) per value of the axes after the first: ('', df) for a one-axis sweep."""
+    further = [a for a in axes[1:] if a in df and df[a].nunique() > 1]  # a one-valued axis splits nothing
+    if not further:
+        yield "", df
+        return
+    for key, rows in df.groupby(further, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        yield "/".join(f"{a}_{k}" for a, k in zip(further, key)), rows
+
+
+def best_points(df: pd.DataFrame, axis: str, metrics: dict[str, str] | None = None) -> dict[str, dict]:
     """Per metric: the optimum. On a numeric axis, the Gaussian-process fit's best point with
     its bootstrap interval (sweeps/optimum.py); on named variants, the best mean over seeds."""
     from sweeps.optimum import describe, locate
     out = {}
-    for metric, mode in SUMMARY_METRICS.items():
+    for metric, mode in (metrics or SUMMARY_METRICS).items():
         if metric not in df or df[metric].isna().all():
             continue
         means = df.groupby(axis)[metric].mean()
@@ -102,20 +147,22 @@ def best_points(df: pd.DataFrame, axis: str) -> dict[str, dict]:
 
 
 def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None:
+    """One panel per metric: trials, fit, 95% band, the optimum and its interval."""
     metrics = list(best)
     cols = min(3, len(metrics))
     rows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         b = best[metric]
-        means = df.groupby(axis)[metric].mean()
-        if f"{metric}_floor" in df:  # the Glorot-random model's score on the same items
-            ax.axhline(df[f"{metric}_floor"].mean(), color="grey", ls=":", lw=1, label="random floor")
-        if numeric(df, axis):
-            if f"{metric}_stderr" in df:
-                ax.errorbar(df[axis], df[metric], yerr=df[f"{metric}_stderr"], fmt="none", ecolor="tab:blue",
+        data = b.get("frame", df)
+        means = data.groupby(axis)[metric].mean()
+        if f"{metric}_floor" in data:  # the Glorot-random model's score on the same items
+            ax.axhline(data[f"{metric}_floor"].mean(), color="grey", ls=":", lw=1, label="random floor")
+        if numeric(data, axis):
+            if f"{metric}_stderr" in data:
+                ax.errorbar(data[axis], data[metric], yerr=data[f"{metric}_stderr"], fmt="none", ecolor="tab:blue",
                             alpha=0.4, lw=1)
-            ax.scatter(df[axis], df[metric], s=14, alpha=0.6, label="trials")
+            ax.scatter(data[axis], data[metric], s=14, alpha=0.6, label="trials")
             if b.get("curve"):
                 c = {k: np.asarray(v) for k, v in b["curve"].items()}
                 ax.plot(c["x"], c["mean"], color="tab:orange", lw=1.5,
@@ -130,6 +177,7 @@ def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None
             colours = ["tab:red" if v == b["best"] else "tab:blue" for v in means.index]
             ax.bar(range(len(means)), means.values, color=colours, label=f"best in red ({b['mode']})")
             ax.set_xticks(range(len(means)), means.index, rotation=30, ha="right", fontsize=7)
+        ax.set_title(b.get("title", ""), fontsize=8)
         ax.set_xlabel(axis.replace("_", " "))
         ax.set_ylabel(f"{metric} ({'lower' if b['mode'] == 'min' else 'higher'} is better)", fontsize=8)
         ax.legend(fontsize=6)
@@ -140,9 +188,25 @@ def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None
     plt.close(fig)
 
 
-def log_summary(df: pd.DataFrame, axis: str, primary: str) -> dict[str, dict]:
-    """Log table, plot and optimum to the active (parent) run; return the optimum per metric."""
-    best = best_points(df, axis)
+def log_summary(df: pd.DataFrame, axes: list[str], primary: str, mode: str,
+                compared: dict | None = None) -> dict[str, dict]:
+    """Log table, plots and optimum to the active (parent) run; return the optimum per metric
+    (per value of the further axes, keyed "metric/axis_value", on a several-axis sweep)."""
+    axis = axes[0]
+    metrics = {**SUMMARY_METRICS, primary: mode}
+    best = {}
+    for label, rows in _groups(df, axes):
+        for metric, b in best_points(rows, axis, metrics).items():
+            best[f"{metric}/{label}" if label else metric] = {**b, "title": label, "frame": rows}
+    if compared is not None:  # ASHA stopped trials early: the primary metric where they are comparable
+        frame = compared["frame"]
+        for label, rows in _groups(frame, axes):
+            b = best_points(rows, axis, {primary: mode}).get(primary)
+            if b:
+                share = compared["step"] / compared["max_step"]
+                b["sentence"] += (f" (read at step {compared['step']}, {share:.0%} of the budget, where "
+                                  f"{len(rows)} trials were compared; trials stopped early have no final metrics)")
+                best[f"{primary}/{label}" if label else primary] = {**b, "frame": rows, "title": label}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         df.to_csv(tmp / "results.csv", index=False)
@@ -153,27 +217,33 @@ def log_summary(df: pd.DataFrame, axis: str, primary: str) -> dict[str, dict]:
         if best:
             plot(df, axis, best, tmp / f"metrics_vs_{axis}.png")
             mlflow.log_artifact(str(tmp / f"metrics_vs_{axis}.png"))
-    mlflow.log_dict({m: {k: v for k, v in b.items() if k != "curve"} for m, b in best.items()}, "optimum.json")
-    for metric, b in best.items():
-        mlflow.log_metric(f"best_{metric}", b["value"])
+    mlflow.log_dict({m: {k: v for k, v in b.items() if k not in ("curve", "frame")} for m, b in best.items()},
+                    "optimum.json")
+    for key, b in best.items():
+        metric, _, label = key.partition("/")
+        suffix = f"/{label}" if label else ""
+        mlflow.log_metric(f"best_{metric}{suffix}", b["value"])
         if numeric(df, axis):
-            mlflow.log_metrics({f"best_{axis}_{metric}": b["best"], f"best_{axis}_{metric}_low": b["low"],
-                                f"best_{axis}_{metric}_high": b["high"]})
+            mlflow.log_metrics({f"best_{axis}_{metric}{suffix}": b["best"], f"best_{axis}_{metric}_low{suffix}": b["low"],
+                                f"best_{axis}_{metric}_high{suffix}": b["high"]})
             if math.isfinite(b["loo_mae"]):
-                mlflow.log_metrics({f"surrogate_loo_mae_{metric}": b["loo_mae"]}
-                                   | ({f"surrogate_loo_spearman_{metric}": b["loo_spearman"]}
+                mlflow.log_metrics({f"surrogate_loo_mae_{metric}{suffix}": b["loo_mae"]}
+                                   | ({f"surrogate_loo_spearman_{metric}{suffix}": b["loo_spearman"]}
                                       if math.isfinite(b["loo_spearman"]) else {}))
         else:
-            mlflow.set_tag(f"best_{axis}_{metric}", b["best"])
+            mlflow.set_tag(f"best_{axis}_{metric}{suffix}", b["best"])
     if not numeric(df, axis):  # named variants (recipes): the study's relative-increase table
         _log_comparison(df, axis)
     if primary in best and numeric(df, axis):
         b = best[primary]
         mlflow.log_metrics({f"best_{axis}": b["best"], f"best_{axis}_low": b["low"],
                             f"best_{axis}_high": b["high"]})
-    if primary in best:  # the run's description in the MLflow UI: the optimum in a sentence
-        others = [f"- {b['sentence']}" for m, b in best.items() if m != primary]
-        mlflow.set_tag("mlflow.note.content", "\n".join([best[primary]["sentence"] + ".", "", *others]))
+    lead = [(f"{k.partition('/')[2]}: " if "/" in k else "") + b["sentence"] for k, b in best.items()
+            if k.partition("/")[0] == primary]
+    if lead:  # the run's description in the MLflow UI: the optimum in a sentence
+        others = [f"- {k.partition('/')[2] + ': ' if '/' in k else ''}{b['sentence']}" for k, b in best.items()
+                  if k.partition("/")[0] != primary]
+        mlflow.set_tag("mlflow.note.content", "\n\n".join(lead) + "\n\n" + "\n".join(others))
     return best
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from sweeps.tracking import FINAL
 from trainers.config import TrainConfig
 from trainers.data.prepare import PreparedData
 from trainers.recipes import get_recipe
@@ -21,15 +22,26 @@ from trainers.stages import run_recipe
 from trainers.train import fit
 
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+# An axis over where the code comes from (sweeps/synthetic.py --sources): each value names the
+# training fields it sets; the code budget is all of that one family.
+CODE_SOURCES = {"web_code": {"code_mix": "web_code:1", "synthetic_share": 0.0},
+                "markup": {"code_mix": "markup:1", "synthetic_share": 0.0},
+                "code_adjacent": {"code_mix": "code_adjacent:1", "synthetic_share": 0.0},
+                "synthetic": {"synthetic_share": 1.0}}
 
+
+def derived(config: dict) -> dict:
+    """A trial's config with the training fields its named axes stand for filled in."""
+    return {**config, **CODE_SOURCES[config["code_source"]]} if "code_source" in config else config
 
 
 def run_trial(config: dict) -> None:
+    config = derived(config)
     cfg = TrainConfig(**{k: v for k, v in config.items() if k in TRAIN_FIELDS})
     name = f"{tune.get_context().get_experiment_name()}-{tune.get_context().get_trial_id()}"
     metrics, checkpoint = fit(cfg, name=name, storage_path=config["train_storage"],
                               callbacks=[TuneReportCallback()])
-    tune.report({**metrics, "checkpoint_path": checkpoint, "done": True})
+    tune.report({**metrics, "checkpoint_path": checkpoint, FINAL: True})
 
 
 def run_recipe_trial(config: dict) -> None:
@@ -44,4 +56,4 @@ def run_recipe_trial(config: dict) -> None:
     checkpoint, metrics, log = run_recipe(get_recipe(recipe, cooldown), base, Path(storage).parent, train,
                                           PreparedData(Path(base.manifest)))
     tune.report({**metrics, "stages": len(log), "stages_reused": sum(s["reused"] for s in log),
-                 "stage_keys": ",".join(s["key"] for s in log), "checkpoint_path": checkpoint, "done": True})
+                 "stage_keys": ",".join(s["key"] for s in log), "checkpoint_path": checkpoint, FINAL: True})

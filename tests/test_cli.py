@@ -47,6 +47,12 @@ def test_dry_run_prints_the_papers_grid_and_trains_nothing(tmp_path):
     (["--eval-limit", "-1"], "eval_limit"),
     (["--metric", "accuracy"], "unknown --metric 'accuracy'"),
     (["--metric", "nl_reasoning", "--eval-suite", "none"], "--eval-suite none"),
+    (["--metric", "world_knowledge", "--eval-tasks", "piqa"], "its benchmarks do not include it"),
+    (["--metric", "code_pass1"], "needs --allow-code-execution"),
+    (["--asha"], "add --search optuna"),
+    (["--search", "optuna", "--trials", "2"], "--trials 2 is too few"),
+    (["--search", "optuna", "--trials", "3", "--seeds", "4"], "at least --seeds"),
+    (["--resume", "--experiment", "never-ran"], "--resume: no sweep 'never-ran'"),
 ])
 def test_bad_input_is_one_line_naming_the_value_before_ray_starts(args, named, tmp_path):
     done = ratio("--preset", "smoke", "--storage", str(tmp_path), *args)

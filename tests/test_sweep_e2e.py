@@ -187,3 +187,31 @@ def test_recipe_sweep_trains_shared_stages_once_and_judges_variants(prepared, tm
     assert trial["variant"] == "balanced_to_text/code" and trial["prompts"] == 2 and len(trial["verdicts"]) == 2
     assert not Path(f"/proc/{trial['judge_served_pid']}").exists()  # the judge server was stopped
     assert "Win-rate against balanced_to_text/text" in open(client.download_artifacts(parent.info.run_id, "winrate.md")).read()
+
+
+def test_an_optuna_sweep_with_asha_runs_end_to_end(prepared, tmp_path):
+    """The README's `--search optuna --asha` on the smoke preset: every report carries the
+    held-out metric ASHA compares trials on, measured during training. With the dashboard, as
+    a user's cluster has it: Ray Train's placement-group cleaner needs its state API to free
+    the resources of a trial that ASHA stopped."""
+    ray.init(address="local", num_cpus=2, include_dashboard=True)
+    try:
+        code = ratio.main(["--preset", "smoke", "--search", "optuna", "--asha", "--trials", "4", "--eval-tasks", "piqa",
+                           "--storage", str(tmp_path), "--experiment", "asha"])
+    finally:
+        ray.shutdown()
+    assert code == 0
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("asha").experiment_id])
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags][0]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 4 and len({c.data.params["code_ratio"] for c in children}) == 4  # Optuna's points
+    tracked = {c.info.run_id: client.get_metric_history(c.info.run_id, "val_bpb_text") for c in children}
+    assert all(h and all(math.isfinite(m.value) for m in h) for h in tracked.values())  # measured in training
+    assert max(len(h) for h in tracked.values()) >= 5  # a trial that ran to the end: a value at every report
+    assert all(c.data.params["track_metric"] == "val_bpb_text" for c in children)
+    finished = [c for c in children if "trial_finished" in c.data.metrics]
+    assert finished and all("piqa_acc_norm" in c.data.metrics for c in finished)  # the end-of-trial evaluation
+    assert parent.data.params["search"] == "optuna" and parent.data.params["asha"] == "True"
+    assert 0 < parent.data.metrics["budget_steps"] <= 4 * 29
+    assert 0 <= parent.data.metrics["best_code_ratio"] <= 1

@@ -164,7 +164,10 @@ def train_loop_per_worker(config: dict) -> dict | None:
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             tps = window_tokens / (time.perf_counter() - window_start)
-            metrics = {"step": done, "loss": loss.item(), "lr": lr, "tokens_per_s": tps, "mfu": tps * flops_tok / peak}
+            metrics = {"step": done, "loss": loss.item(), "lr": lr, "tokens_per_s": tps, "mfu": tps * flops_tok / peak,
+                       "trained_tokens": done * cfg.tokens_per_step}
+            if cfg.track_metric:  # a held-out target, comparable across mixtures (never the training loss)
+                metrics.update(_tracked(cfg, model, data, rank))
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 _report_with_checkpoint(metrics, model, opt, done, fed, cfg, data, rank)
             else:
@@ -200,6 +203,22 @@ def _validate(cfg, model, data) -> dict:
     raw = model.module if hasattr(model, "module") else model
     return {VAL_METRIC[f]: bits_per_byte(raw, data.family_tokens(f, "val"), token_bytes, cfg.seq_len, cfg.eval_tokens)
             for f in data.families()}
+
+
+def _tracked(cfg, model, data, rank) -> dict:
+    """The sweep's target metric during training, on the same held-out tokens or benchmark
+    items as at the end: a held-out family's bits-per-byte, or a benchmark score (the suite
+    scored on its fixed subset; every rank takes part, as at the end)."""
+    family = next((f for f, m in VAL_METRIC.items() if m == cfg.track_metric), None)
+    if family is not None:
+        if cfg.parallel != "fsdp" and rank != 0:
+            return {}
+        raw = model.module if hasattr(model, "module") else model
+        return {cfg.track_metric: bits_per_byte(raw, data.family_tokens(family, "val"), data.token_bytes(),
+                                                cfg.seq_len, cfg.eval_tokens)}
+    scores = _benchmark(cfg, model, data, rank)
+    model.train()  # the harness left it in eval mode
+    return {cfg.track_metric: scores[cfg.track_metric]} if rank == 0 else {}
 
 
 def _benchmark(cfg, model, data, rank) -> dict:

@@ -1,0 +1,122 @@
+"""A sweep whose answer is known: the real machinery on a planted optimum.
+
+    python -m sweeps.planted --optimum 0.3                          # a grid at 0.05 over [0, 1]
+    python -m sweeps.planted --optimum 0.3 --search optuna --asha --trials 24 --noise 0.01
+
+Ray Tune, Optuna, ASHA, the optimum's fit and interval and MLflow all run as in a real sweep;
+only the trial is a known curve over the code ratio instead of a Train job. Like a training
+run it reports a loss-like metric every step: `planted_loss = 3 + curvature * (r - optimum)^2
++ decay / sqrt(step)`, plus a noise that is fixed per trial (as a seed's offset is: `--noise`,
+a standard deviation) and a quarter of it redrawn per report (as evaluation noise is). The
+decay is the same for every ratio, so trials compared at the same step rank as they will at
+the end, which is what ASHA assumes.
+
+The last line printed is one JSON object: `optimum`, `low`, `high` (the located optimum and
+its 95% interval), `budget` (steps trained over all trials), `grid_budget` (what a grid at
+`--resolution` with the same seeds would train), `planted`, `error` (|optimum - planted|).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from ray import tune
+
+from sweeps.spec import DEFAULT_STORAGE, SweepSpec
+from sweeps.tracking import FINAL
+
+METRIC = "planted_loss"
+
+
+def planted_trial(config: dict) -> None:
+    r, steps = config["code_ratio"], config["steps"]
+    rng = np.random.default_rng([config["seed"], int(round(r * 1e9))])
+    offset = rng.normal(0.0, config["noise"])  # this trial's seed offset
+    for step in range(1, steps + 1):
+        if config["step_s"]:
+            time.sleep(config["step_s"])
+        value = (3.0 + config["curvature"] * (r - config["optimum"]) ** 2 + config["decay"] / np.sqrt(step)
+                 + offset + rng.normal(0.0, config["noise"] / 4))
+        tune.report({"step": step, METRIC: float(value), **({FINAL: True} if step == steps else {})})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sweeps.planted", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--optimum", type=float, required=True, help="the planted best code ratio, in [0, 1]")
+    p.add_argument("--noise", type=float, default=0.01, help="standard deviation of a trial's offset (default 0.01)")
+    p.add_argument("--curvature", type=float, default=1.0, help="depth of the bowl around the optimum (default 1)")
+    p.add_argument("--search", choices=("grid", "optuna"), default="grid")
+    p.add_argument("--asha", action="store_true", help="stop weak Optuna trials early (Tune's ASHA)")
+    p.add_argument("--trials", type=int, default=16, help="Optuna trials (default 16)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per grid point; Optuna takes them in turn (default 1)")
+    p.add_argument("--resolution", type=float, default=0.05, help="the grid's spacing (default 0.05)")
+    p.add_argument("--steps", type=int, default=27, help="steps a full trial reports (default 27)")
+    p.add_argument("--step-seconds", type=float, default=0.0, help="sleep per step, to pace trials like training")
+    p.add_argument("--concurrency", type=int, default=1, help="trials at once (default 1, as on a 2-core laptop)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help="folder for Tune results and the sqlite MLflow store")
+    p.add_argument("--experiment", default="codemix-planted", help="MLflow experiment (default codemix-planted)")
+    p.add_argument("--seed", type=int, default=0, help="Optuna's sampler seed and the first trial seed")
+    return p
+
+
+def check(args: argparse.Namespace) -> None:
+    if not 0.0 <= args.optimum <= 1.0:
+        raise ValueError(f"--optimum {args.optimum} is outside [0, 1]")
+    if args.noise < 0 or args.steps < 1 or args.seeds < 1 or not 0 < args.resolution <= 0.5:
+        raise ValueError("--noise must be >= 0, --steps and --seeds >= 1, --resolution in (0, 0.5]")
+    if args.asha and args.search != "optuna":
+        raise ValueError("--asha stops trials early, which a grid cannot use: add --search optuna")
+    if args.search == "optuna" and args.trials < max(3, args.seeds):
+        raise ValueError(f"--trials {args.trials} is too few: at least 3 and at least --seeds ({args.seeds})")
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run one planted sweep; return what the last line prints."""
+    from sweeps.runner import Axis, run_sweep  # Ray and MLflow load after the arguments are checked
+    storage = Path(args.storage).expanduser().resolve()
+    storage.mkdir(parents=True, exist_ok=True)
+    grid = tuple(float(v) for v in np.round(np.linspace(0, 1, int(round(1 / args.resolution)) + 1), 6))
+    seeds = tuple(range(args.seed, args.seed + args.seeds))
+    spec = SweepSpec(experiment=args.experiment, preset="planted", size="none", tokens=0, seeds=seeds,
+                     search=args.search, trials=args.trials, asha=args.asha, storage=storage,
+                     tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}",
+                     resume=False, dry_run=False, metric=METRIC, mode="min")
+    base = {"optimum": args.optimum, "noise": args.noise, "curvature": args.curvature, "decay": 1.0,
+            "steps": args.steps, "step_s": args.step_seconds, "code_ratio": grid[0], "seed": seeds[0]}
+    params = {"planted_optimum": args.optimum, "noise": args.noise, "curvature": args.curvature,
+              "steps": args.steps, "resolution": args.resolution, "seeds": args.seeds, "search": args.search,
+              "asha": args.asha, "trials": args.trials if args.search == "optuna" else len(grid) * len(seeds),
+              "metric": METRIC, "axis": "code_ratio"}
+    df, best, run_id = run_sweep(spec, None, [Axis("code_ratio", grid, low=0.0, high=1.0)], trainable=planted_trial,
+                                 base=base, params=params, concurrency=args.concurrency)
+    b = best[METRIC]
+    import mlflow
+    budget = mlflow.MlflowClient(spec.tracking_uri).get_run(run_id).data.metrics["budget_steps"]
+    return {"optimum": b["best"], "low": b["low"], "high": b["high"], "budget": int(budget),
+            "grid_budget": len(grid) * len(seeds) * args.steps, "planted": args.optimum,
+            "error": abs(b["best"] - args.optimum), "interior": b.get("interior"), "finished_trials": len(df),
+            "sentence": b["sentence"], "parent_run_id": run_id}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        check(args)
+    except ValueError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    result = run(args)
+    print(result.pop("sentence"), file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

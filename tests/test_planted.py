@@ -1,0 +1,56 @@
+"""A sweep whose answer is known: Ray Tune, Optuna, ASHA, the optimum's fit and MLflow, run for
+real on a planted curve (sweeps/planted.py), must find the planted optimum."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
+
+def planted(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sweeps.planted", "--storage", str(tmp_path), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def last_json(done: subprocess.CompletedProcess) -> dict:
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_grid_finds_the_planted_optimum(tmp_path):
+    r = last_json(planted("--optimum", "0.35", "--noise", "0.002", tmp_path=tmp_path))
+    assert abs(r["optimum"] - 0.35) <= 0.05 and r["low"] <= 0.35 <= r["high"]
+    assert r["budget"] == r["grid_budget"] == 21 * 27 and r["finished_trials"] == 21
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parent = client.get_run(r["parent_run_id"])
+    assert parent.data.metrics["best_code_ratio"] == pytest.approx(r["optimum"])
+    assert "planted_loss is best at code ratio" in parent.data.tags["mlflow.note.content"]
+
+
+def test_optuna_with_asha_finds_it_for_less_than_the_grid(tmp_path):
+    r = last_json(planted("--optimum", "0.65", "--noise", "0.002", "--search", "optuna", "--asha", "--trials", "16",
+                          tmp_path=tmp_path))
+    assert abs(r["optimum"] - 0.65) <= 0.05
+    assert r["budget"] < 16 * 27 and r["finished_trials"] < 16  # ASHA stopped some trials early
+    assert r["budget"] < r["grid_budget"]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    children = client.search_runs([client.get_experiment_by_name("codemix-planted").experiment_id],
+                                  f"tags.mlflow.parentRunId = '{r['parent_run_id']}'")
+    assert len(children) == 16
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--optimum", "1.5"], "outside [0, 1]"),
+    (["--optimum", "0.3", "--asha"], "add --search optuna"),
+    (["--optimum", "0.3", "--search", "optuna", "--trials", "2"], "too few"),
+])
+def test_bad_planted_settings_are_one_line(args, named, tmp_path):
+    done = planted(*args, tmp_path=tmp_path / "runs")
+    assert done.returncode == 2 and named in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
