@@ -152,8 +152,8 @@ def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None
     cols = min(3, len(metrics))
     rows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
-        b = best[metric]
+    for ax, key in zip(axes.flat, metrics):
+        b, metric = best[key], key.partition("/")[0]  # "metric/axis_value" on a several-axis sweep
         data = b.get("frame", df)
         means = data.groupby(axis)[metric].mean()
         if f"{metric}_floor" in data:  # the Glorot-random model's score on the same items

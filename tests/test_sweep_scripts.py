@@ -1,0 +1,70 @@
+"""Each experiment of the study has its script: help, a clean dry run, one-line bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def script(name: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, f"sweeps/{name}.py", "--preset", "smoke", "--storage", str(tmp_path),
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=180)
+
+
+def dry(name: str, *args: str, tmp_path: Path) -> list[dict]:
+    done = script(name, *args, "--dry-run", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def test_size_crosses_every_ratio_with_every_size(tmp_path):
+    trials = dry("size", "--ratios", "0,0.5", "--sizes", "smoke,1m", "--seeds", "2", tmp_path=tmp_path)
+    assert sorted((t["code_ratio"], t["model_size"], t["seed"]) for t in trials) == sorted(
+        (r, s, k) for r in (0.0, 0.5) for s in ("smoke", "1m") for k in (0, 1))
+
+
+def test_synthetic_sweeps_the_share_and_ablates_each_kind_of_code(tmp_path):
+    shares = dry("synthetic", "--shares", "0,0.5", "--ratios", "0.25", tmp_path=tmp_path)
+    assert [(t["synthetic_share"], t["code_ratio"]) for t in shares] == [(0.0, 0.25), (0.5, 0.25)]
+    ablation = dry("synthetic", "--sources", "markup,synthetic", "--ratios", "0.5", tmp_path=tmp_path)
+    by_source = {t["code_source"]: t for t in ablation}
+    assert by_source["markup"]["code_mix"] == "markup:1" and by_source["markup"]["synthetic_share"] == 0.0
+    assert by_source["synthetic"]["synthetic_share"] == 1.0
+
+
+def test_init_and_cooldown_are_the_studys_recipe_variants(tmp_path):
+    init = {t["variant"] for t in dry("init", tmp_path=tmp_path)}
+    assert init == {"text_only/none", "balanced_only/none", "balanced_to_text/none", "code_to_text/none"}
+    cooldown = {t["variant"] for t in dry("cooldown", tmp_path=tmp_path)}
+    assert cooldown == {"balanced_to_text/none", "balanced_to_text/text", "balanced_to_text/code"}
+
+
+def test_optuna_dry_run_names_the_searched_ranges(tmp_path):
+    done = script("synthetic", "--search", "optuna", "--asha", "--trials", "6", "--ratios", "0.1,0.6", "--dry-run",
+                  tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0]) == {"synthetic_share": [0.0, 1.0], "code_ratio": [0.0, 1.0]}
+    assert done.stdout.strip().endswith("6 trials (optuna + ASHA); nothing was trained (--dry-run)")
+
+
+@pytest.mark.parametrize("name, args, named", [
+    ("size", ["--sizes", "smoke,galaxy"], "unknown 'galaxy'"),
+    ("size", ["--sizes", "1m,470m"], "different tokenizers"),
+    ("synthetic", ["--shares", "0,1.2"], "1.2 is outside"),
+    ("synthetic", ["--sources", "poetry"], "unknown 'poetry'"),
+    ("synthetic", ["--ratios", "0,0.5"], "--ratios 0 trains no code"),
+    ("synthetic", ["--sources", "markup", "--search", "optuna", "--trials", "4"], "named variants"),
+    ("init", ["--recipes", "text_only", "--search", "optuna"], "named variants"),
+    ("cooldown", ["--cooldowns", "tepid"], "tepid"),
+])
+def test_bad_input_is_one_line_before_anything_starts(name, args, named, tmp_path):
+    done = script(name, *args, tmp_path=tmp_path)
+    assert done.returncode == 2
+    err = [line for line in done.stderr.strip().splitlines() if not line.startswith("[data] fetching ")]
+    assert len(err) == 1 and named in err[0], done.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tune").exists()
