@@ -14,7 +14,6 @@ child run, the judge and whether it was informative as tags; the parent run gets
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import dataclass
 

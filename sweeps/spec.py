@@ -53,6 +53,7 @@ class SweepSpec:
     eval_limit: int | None = None  # None: the preset's
     allow_code_execution: bool = False
     eval_code_limit: int | None = None  # None: the preset's
+    checkpoint_every: int | None = None  # steps; None: the preset's
 
     def registry(self) -> dict[str, Source]:
         if self.data == "embedded":
@@ -70,7 +71,8 @@ class SweepSpec:
             init_checkpoint=self.init_checkpoint,
             global_batch=p.global_batch, lr=p.lr, eval_tokens=p.eval_tokens, log_every=p.log_every,
             num_workers=p.num_workers, cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu,
-            parallel=p.parallel, warmup_frac=p.warmup_frac, checkpoint_every=p.checkpoint_every,
+            parallel=p.parallel, warmup_frac=p.warmup_frac,
+            checkpoint_every=p.checkpoint_every if self.checkpoint_every is None else self.checkpoint_every,
             min_lr=p.lr / 10,  # cosine to 10% of the peak (Chinchilla)
             eval_suite=self.eval_suite, eval_tasks=self.eval_tasks,
             eval_limit=p.eval_limit if self.eval_limit is None else self.eval_limit,
@@ -108,6 +110,9 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--eval-limit", type=int, default=None,
                         help="benchmark items per task, a fixed seeded subset shared by every trial "
                              "(default: the preset's; 0: every item)")
+    parser.add_argument("--checkpoint-every", type=int, default=None,
+                        help="steps between a trial's checkpoints, what a resumed trial restarts from "
+                             "(default: the preset's; 0: only the final one)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the sweep stored under --storage/--experiment: finished trials are kept")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved trials and exit")
@@ -183,7 +188,8 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         remote_documents=args.remote_documents,
         init_checkpoint=str(Path(args.init_checkpoint).expanduser().resolve()) if args.init_checkpoint else "",
         eval_suite=args.eval_suite, eval_tasks=args.eval_tasks, eval_limit=args.eval_limit,
-        allow_code_execution=args.allow_code_execution, eval_code_limit=args.eval_code_limit)
+        allow_code_execution=args.allow_code_execution, eval_code_limit=args.eval_code_limit,
+        checkpoint_every=args.checkpoint_every)
     spec.registry()  # unknown languages fail here, before anything starts
     spec.train_config(code_ratio=0.0, seed=0)  # the code mix and synthetic share are checked here
     return spec

@@ -2,7 +2,8 @@
 
 Child runs come from Ray's `MLflowLoggerCallback` (params = the trial's config, metrics =
 every report), nested under the parent with the `mlflow.parentRunId` tag; the subclass
-only adds the `checkpoint` and `trial_id` tags. The summary (results table, the optimum
+adds the `checkpoint` and `trial_id` tags and, when a sweep resumes after its driver died,
+logs a trial into the run it already had instead of a second one. The summary (results table, the optimum
 per metric with its bootstrap interval from sweeps/optimum.py, one plot per metric with
 points, fit, band and interval, the optimum in words as the parent's description) is
 pandas, scikit-learn and matplotlib.
@@ -50,8 +51,26 @@ class ChildRunCallback(MLflowLoggerCallback):
     """Per-trial MLflow runs nested under the sweep's parent run, tagged with Tune's trial id."""
 
     def log_trial_start(self, trial):
+        client = mlflow.MlflowClient(self.tracking_uri)
+        if trial not in self._trial_runs:  # a trial resumed after the driver died keeps its run
+            existing = self._run_of(client, trial.trial_id)
+            if existing:
+                self._trial_runs[trial] = existing
+                client.update_run(existing, status="RUNNING")
         super().log_trial_start(trial)
-        mlflow.MlflowClient(self.tracking_uri).set_tag(self._trial_runs[trial], "trial_id", trial.trial_id)
+        client.set_tag(self._trial_runs[trial], "trial_id", trial.trial_id)
+
+    def _run_of(self, client: mlflow.MlflowClient, trial_id: str) -> str | None:
+        """The child run this sweep already made for the trial (Ray's own callback would make a
+        second one on restore: ray-project/ray#48664)."""
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        parent = self.tags.get("mlflow.parentRunId")
+        if experiment is None or not parent:
+            return None
+        runs = client.search_runs([experiment.experiment_id],
+                                  f"tags.trial_id = '{trial_id}' and tags.`mlflow.parentRunId` = '{parent}'",
+                                  max_results=1)
+        return runs[0].info.run_id if runs else None
 
     def log_trial_result(self, iteration, trial, result):
         super().log_trial_result(iteration, trial, result)

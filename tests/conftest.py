@@ -5,6 +5,15 @@ second run of the suite reuses the tokenizer and token arrays.
 """
 
 import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,3 +27,56 @@ os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
 def prepared():
     from trainers.data.prepare import prepare
     return prepare()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:  # it answers; 401 when Ray's token auth is on
+            return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture
+def head(tmp_path, prepared):
+    """A real `ray start --head --block` on 127.0.0.1 in its own process group, stopped by that
+    process id when the test is done, whatever happened."""
+    # Ray 2.59+ turns token auth on for `ray start`; head and client must agree, so both get
+    # the same mode and a token of this test's own (no ~/.ray file is read or written).
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    gcs, dashboard = _free_port(), _free_port()
+    log = open(tmp_path / "head.log", "w")
+    proc = subprocess.Popen(
+        ["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+         "--num-cpus=2"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        address = f"http://127.0.0.1:{dashboard}"
+        _wait_for(f"{address}/api/version", 120)
+        yield {"dashboard": address, "gcs": f"127.0.0.1:{gcs}", "env": env}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the head we started, by its process group
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        # `ray start` recorded this head as the machine's current cluster; a later plain
+        # `ray.init()` would try to join it. Remove the record if it is still ours.
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if current.exists() and current.read_text().strip().endswith(f":{gcs}"):
+            current.unlink()

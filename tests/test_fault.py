@@ -63,3 +63,48 @@ def test_killed_worker_resumes_from_the_last_checkpoint(cluster, prepared, tmp_p
     state = torch.load(f"{checkpoint}/{TRAIN_STATE}", weights_only=False)
     assert state["step"] == cfg.steps
     assert len(_checkpoints(tmp_path)) <= cfg.keep_checkpoints
+
+
+def _trial_runs_with_a_checkpoint(train_root) -> int:
+    return sum("checkpoint_" in p.read_text() for p in train_root.glob("*/checkpoint_manager_snapshot.json"))
+
+
+def test_a_sweep_whose_driver_was_killed_resumes_without_retraining_or_duplicate_runs(head, tmp_path):
+    """The sweep's driver is SIGKILLed while its second trial trains: `--resume` keeps the finished
+    trial, restarts the other from its last checkpoint, and logs into the MLflow runs it had."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import mlflow
+    root = Path(__file__).resolve().parents[1]
+    storage = tmp_path / "runs"
+    cmd = [sys.executable, "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0,1", "--tokens", str(240 * 16 * 128),
+           "--checkpoint-every", "40", "--eval-suite", "none", "--storage", str(storage), "--experiment", "killed"]
+    env = {**head["env"], "RAY_ADDRESS": head["gcs"]}
+    log = open(tmp_path / "driver.log", "w")
+    driver = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while _trial_runs_with_a_checkpoint(storage / "train") < 2 and time.monotonic() < deadline:
+        assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
+        time.sleep(0.2)
+    os.kill(driver.pid, signal.SIGKILL)  # the driver dies mid-trial: trial 1 done, trial 2 checkpointed
+    driver.wait()
+    log.close()
+    client = mlflow.MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("killed").experiment_id
+    before = {r.data.params["code_ratio"]: r for r in client.search_runs([experiment])
+              if "mlflow.parentRunId" in r.data.tags}
+    assert "trial_finished" in before["0.0"].data.metrics and "trial_finished" not in before["1.0"].data.metrics
+    trained_before = sorted(p.name for p in (storage / "train").iterdir())
+
+    done = subprocess.run([*cmd, "--resume"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    runs = client.search_runs([experiment])
+    children = {r.data.params["code_ratio"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert len(runs) == 3 and len(children) == 2  # one parent, one run per trial: nothing duplicated
+    assert {k: r.info.run_id for k, r in children.items()} == {k: r.info.run_id for k, r in before.items()}
+    assert children["1.0"].data.metrics["resumed_from_step"] >= 40  # from its checkpoint, not from scratch
+    assert children["1.0"].data.metrics["trained_tokens"] == 240 * 16 * 128
+    assert sorted(p.name for p in (storage / "train").iterdir()) == trained_before  # the finished trial was not rerun
+    assert all(r.info.status == "FINISHED" for r in children.values())
