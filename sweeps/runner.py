@@ -76,6 +76,22 @@ class DefineByRun:
         return {"seed": self.seeds[trial.number % len(self.seeds)]}
 
 
+@dataclass(frozen=True)
+class TrialName:
+    """A trial's name in Tune's table and MLflow: its point, e.g. `code_ratio=0.25 seed=1`
+    (stable, no random suffix); its folder is `trial_<id>`."""
+    axes: tuple[str, ...]
+
+    def __call__(self, trial) -> str:
+        c = trial.config
+        shown = [f"{a}={c[a]:.4g}" if isinstance(c[a], float) else f"{a}={c[a]}" for a in self.axes if a in c]
+        return " ".join([*shown, f"seed={c.get('seed')}"])
+
+
+def trial_folder(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
 def trial_configs(spec: SweepSpec, axes: list[Axis], manifest: str = "") -> list[dict]:
     """The resolved configs of a grid sweep (what --dry-run prints); validates each one."""
     return [_params(spec, {**dict(zip([a.name for a in axes], point)), "seed": seed}, manifest)
@@ -221,6 +237,8 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                 param_space=space,
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=samples,
                                             max_concurrent_trials=concurrency,
+                                            trial_name_creator=TrialName(tuple(a.name for a in axes)),
+                                            trial_dirname_creator=trial_folder,
                                             # ASHA's stops need fresh actors (Tune: "reuse requires
                                             # reset_config()"), and a killed actor frees its Train run.
                                             reuse_actors=REUSE_TRIAL_ACTORS and scheduler is None),

@@ -251,8 +251,7 @@ def log_summary(df: pd.DataFrame, axes: list[str], primary: str, mode: str,
                                       if math.isfinite(b["loo_spearman"]) else {}))
         else:
             mlflow.set_tag(f"best_{axis}_{metric}{suffix}", b["best"])
-    if not numeric(df, axis):  # named variants (recipes): the study's relative-increase table
-        _log_comparison(df, axis)
+    _log_comparison(df, axes)  # the study's relative-increase tables
     if primary in best and numeric(df, axis):
         b = best[primary]
         mlflow.log_metrics({f"best_{axis}": b["best"], f"best_{axis}_low": b["low"],
@@ -266,15 +265,35 @@ def log_summary(df: pd.DataFrame, axes: list[str], primary: str, mode: str,
     return best
 
 
-def _log_comparison(df: pd.DataFrame, axis: str) -> None:
-    """Each variant against the text-only one (or the first) per category, as in Table 2."""
+def _log_comparison(df: pd.DataFrame, axes: list[str]) -> None:
+    """The study's tables: each point's category scores (mean over seeds) and its relative
+    increase over the text-only one (code ratio 0, recipe text_only) or the first, per value
+    of the further axes; comparison.md, comparison.csv and comparison.json on the parent."""
     from evaluation.compare import compare, table
-    columns = [c for c in ("nl_reasoning", "world_knowledge", "code_pass1", "nl_reasoning_bpb",
-                           "world_knowledge_bpb", "code_bpb") if c in df and df[c].notna().all()]
-    means = df.groupby(axis)[columns].mean()
-    if not columns or len(means) < 2:
+    axis = axes[0]
+    columns = [c for c in ("nl_reasoning", "world_knowledge", "code_pass1", "win_rate", "nl_reasoning_bpb",
+                           "world_knowledge_bpb", "code_bpb", "val_bpb_text", "val_bpb_code")
+               if c in df and df[c].notna().all()]
+    sections, rows, results = [], [], {}
+    for label, group in _groups(df, axes):
+        means = group.groupby(axis)[columns].mean()
+        if not columns or len(means) < 2:
+            continue
+        means.index = [f"{axis}={v:g}" if isinstance(v, float) else str(v) for v in means.index]
+        baseline = next((v for v in means.index if v in (f"{axis}=0", ) or v.startswith("text_only")), means.index[0])
+        result = compare(means, baseline)
+        title = f"## {label.replace('_', ' ', 1)}\n\n" if label else ""
+        scores = means.to_markdown(floatfmt=".4f")
+        sections.append(f"{title}Scores (mean over seeds):\n\n{scores}\n\n{table(result, baseline)}\n")
+        results[label or "all"] = {"baseline": baseline, "variants": result}
+        for variant, cells in result.items():
+            for c, r in cells.items():
+                rows.append({"group": label, "variant": variant, "baseline_variant": baseline, "metric": c, **r})
+    if not sections:
         return
-    baseline = next((v for v in means.index if str(v).startswith("text_only")), means.index[0])
-    result = compare(means, baseline)
-    mlflow.log_text(table(result, baseline), "comparison.md")
-    mlflow.log_dict({"baseline": baseline, "variants": result}, "comparison.json")
+    mlflow.log_text("\n".join(sections), "comparison.md")
+    mlflow.log_dict(results if len(results) > 1 else next(iter(results.values())), "comparison.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "comparison.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+        mlflow.log_artifact(str(path))

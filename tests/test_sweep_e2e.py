@@ -47,6 +47,11 @@ def test_one_parent_with_one_child_per_trial(sweep):
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent[0].info.run_id}
 
 
+def test_child_runs_are_named_by_their_point_of_the_sweep(sweep):
+    _, _, _, children = sweep
+    assert sorted(c.info.run_name for c in children) == [f"code_ratio={r:g} seed=0" for r in RATIOS]
+
+
 def test_children_hold_params_and_the_realized_ratio(sweep):
     _, _, _, children = sweep
     seen = set()
@@ -114,7 +119,10 @@ def test_parent_holds_optimum_plot_and_table(sweep):
     assert min(RATIOS) <= run.data.metrics["best_code_ratio_low"] <= run.data.metrics["best_code_ratio"] \
         <= run.data.metrics["best_code_ratio_high"] <= max(RATIOS)
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"results.csv", "results.md", "metrics_vs_code_ratio.png", "optimum.json"} <= names
+    assert {"results.csv", "results.md", "metrics_vs_code_ratio.png", "optimum.json", "comparison.md",
+            "comparison.csv"} <= names
+    comparison = json.load(open(client.download_artifacts(run.info.run_id, "comparison.json")))
+    assert comparison["baseline"] == "code_ratio=0" and set(comparison["variants"]) == {"code_ratio=0.5", "code_ratio=1"}
     optimum = json.load(open(client.download_artifacts(run.info.run_id, "optimum.json")))
     assert set(optimum["val_bpb_text"]["p_best"]) == {str(r) for r in RATIOS}
     assert sum(optimum["val_bpb_text"]["p_best"].values()) == pytest.approx(1.0)
