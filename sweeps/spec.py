@@ -33,13 +33,13 @@ class SweepSpec:
     seeds: tuple[int, ...]
     search: str            # "grid" or "optuna"
     trials: int            # optuna: number of trials
-    asha: bool             # stop weak Optuna trials early (Tune's ASHA) on the metric tracked in training
     storage: Path          # Tune results, checkpoints and (by default) the MLflow store
     tracking_uri: str
     resume: bool
     dry_run: bool
     metric: str            # what Optuna optimises; the table reports every metric
     mode: str
+    asha: bool = False     # stop weak Optuna trials early (Tune's ASHA) on the metric tracked in training
     synthetic_share: float = 0.0
     code_mix: str = DEFAULT_CODE_MIX
     text_mix: str = ""

@@ -3,7 +3,7 @@
 import pytest
 
 from sweeps.presets import PAPER_RATIOS, PRESETS
-from sweeps.runner import trial_configs
+from sweeps.runner import Axis, trial_configs
 from sweeps.spec import SweepSpec
 from trainers.sizes import SIZES, parameter_count
 from trainers.config import TrainConfig
@@ -32,7 +32,7 @@ def _spec(preset: str, **kw) -> SweepSpec:
 
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_every_preset_resolves_to_valid_trials(preset, tmp_path):
-    configs = trial_configs(_spec(preset, storage=tmp_path, seeds=(0, 1)), "code_ratio", PAPER_RATIOS)
+    configs = trial_configs(_spec(preset, storage=tmp_path, seeds=(0, 1)), [Axis("code_ratio", PAPER_RATIOS)])
     assert len(configs) == 2 * len(PAPER_RATIOS)
     for c in configs:
         for key in ("code_ratio", "synthetic_share", "init_source", "model_size", "seed", "tokens"):
