@@ -167,6 +167,18 @@ def _param_space(spec: SweepSpec, axes: list[Axis], base: dict, steps: int):
     return space, searcher, scheduler, spec.trials
 
 
+def _check_state_api() -> None:
+    """ASHA stops trials mid-training; Ray Train frees a stopped trial's placement group only
+    when its cleaner can ask the state API (the dashboard) that the trial's controller is gone.
+    Without it the next trial would wait for CPUs forever: refuse instead."""
+    from ray.util.state import list_nodes
+    try:
+        list_nodes(limit=1, timeout=10)
+    except Exception as e:  # noqa: BLE001 - any failure means the API is not there
+        raise ValueError("--asha needs Ray's dashboard (its state API frees the resources of stopped trials), "
+                         f"and this cluster has none ({type(e).__name__}): start Ray with its dashboard") from None
+
+
 def _concurrency(spec: SweepSpec, base: dict) -> int:
     """Trials that fit at once: the Train workers hold nearly all of a trial's resources."""
     res = ray.cluster_resources()
@@ -207,6 +219,8 @@ def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trai
     steps = base.get("steps") or TrainConfig(**{k: v for k, v in base.items() if k in TRAIN_FIELDS}).steps
     if not ray.is_initialized():
         ray.init()  # joins $RAY_ADDRESS or this machine's running cluster, else starts a local one
+    if spec.asha and data is not None:  # a training sweep (the planted one trains nothing)
+        _check_state_api()
     with tracking(spec.tracking_uri):
         return _run(spec, axes, base, steps, params, trainable, after_trials, concurrency or _concurrency(spec, base))
 

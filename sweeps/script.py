@@ -38,7 +38,10 @@ def run_script(doc: str, experiment: str, add_flags, axes_of, argv: list[str] | 
         data = prepare_sweep(spec, train_configs(configs))
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
-    df, best, run_id = run_sweep(spec, data, axes)
+    try:
+        df, best, run_id = run_sweep(spec, data, axes)
+    except ValueError as e:  # found once Ray is up (a cluster without a dashboard for --asha)
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
     print_summary(df, best, axes[0].name, run_id, spec.tracking_uri)
     return 0
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_job_submit_runs_the_smoke_sweep(head, tmp_path):
     address, env = head["dashboard"], head["env"]
     storage = tmp_path / "runs"
-    for _ in range(20):  # the job server answers before its agent has registered
+    for _ in range(60):  # the job server answers before its agent has registered (a minute or more on busy cores)
         done = subprocess.run(
             ["ray", "job", "submit", "--address", address, "--working-dir", str(ROOT), "--",
              "python", "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0,1",

@@ -225,6 +225,18 @@ def test_an_optuna_sweep_with_asha_runs_end_to_end(prepared, tmp_path):
     assert 0 <= parent.data.metrics["best_code_ratio"] <= 1
 
 
+def test_asha_on_a_cluster_without_a_dashboard_is_refused_before_trials(prepared, tmp_path, capsys):
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            ratio.main(["--preset", "smoke", "--search", "optuna", "--asha", "--trials", "3", "--eval-suite", "none",
+                        "--storage", str(tmp_path), "--experiment", "nodash"])
+    finally:
+        ray.shutdown()
+    assert stop.value.code == 2 and "--asha needs Ray's dashboard" in capsys.readouterr().err
+    assert not (tmp_path / "tune").exists()
+
+
 def test_a_two_axis_sweep_locates_the_optimum_per_model_size(prepared, tmp_path):
     from sweeps import size
     ray.init(address="local", num_cpus=2, include_dashboard=False)
