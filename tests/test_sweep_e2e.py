@@ -197,22 +197,27 @@ def test_recipe_sweep_trains_shared_stages_once_and_judges_variants(prepared, tm
     assert "Win-rate against balanced_to_text/text" in open(client.download_artifacts(parent.info.run_id, "winrate.md")).read()
 
 
+def _swept(main, args: list[str], storage, experiment: str, dashboard: bool = False):
+    """Run a sweep script's main on a fresh local cluster; (client, parent run, child runs)."""
+    ray.init(address="local", num_cpus=2, include_dashboard=dashboard)
+    try:
+        code = main([*args, "--storage", str(storage), "--experiment", experiment])
+    finally:
+        ray.shutdown()
+    assert code == 0
+    client = mlflow.MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return (client, [r for r in runs if "mlflow.parentRunId" not in r.data.tags][0],
+            [r for r in runs if "mlflow.parentRunId" in r.data.tags])
+
+
 def test_an_optuna_sweep_with_asha_runs_end_to_end(prepared, tmp_path):
     """The README's `--search optuna --asha` on the smoke preset: every report carries the
     held-out metric ASHA compares trials on, measured during training. With the dashboard, as
     a user's cluster has it: Ray Train's placement-group cleaner needs its state API to free
     the resources of a trial that ASHA stopped."""
-    ray.init(address="local", num_cpus=2, include_dashboard=True)
-    try:
-        code = ratio.main(["--preset", "smoke", "--search", "optuna", "--asha", "--trials", "4", "--eval-tasks", "piqa",
-                           "--storage", str(tmp_path), "--experiment", "asha"])
-    finally:
-        ray.shutdown()
-    assert code == 0
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("asha").experiment_id])
-    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags][0]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    client, parent, children = _swept(ratio.main, ["--preset", "smoke", "--search", "optuna", "--asha", "--trials",
+                                                   "4", "--eval-tasks", "piqa"], tmp_path, "asha", dashboard=True)
     assert len(children) == 4 and len({c.data.params["code_ratio"] for c in children}) == 4  # Optuna's points
     tracked = {c.info.run_id: client.get_metric_history(c.info.run_id, "val_bpb_text") for c in children}
     assert all(h and all(math.isfinite(m.value) for m in h) for h in tracked.values())  # measured in training
@@ -239,17 +244,8 @@ def test_asha_on_a_cluster_without_a_dashboard_is_refused_before_trials(prepared
 
 def test_a_two_axis_sweep_locates_the_optimum_per_model_size(prepared, tmp_path):
     from sweeps import size
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    try:
-        code = size.main(["--preset", "smoke", "--sizes", "smoke,1m", "--ratios", "0,1", "--eval-suite", "none",
-                          "--storage", str(tmp_path), "--experiment", "sizes"])
-    finally:
-        ray.shutdown()
-    assert code == 0
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("sizes").experiment_id])
-    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags][0]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    _, parent, children = _swept(size.main, ["--preset", "smoke", "--sizes", "smoke,1m", "--ratios", "0,1",
+                                             "--eval-suite", "none"], tmp_path, "sizes")
     assert sorted((c.data.params["model_size"], float(c.data.params["code_ratio"])) for c in children) == sorted(
         (s, r) for s in ("1m", "smoke") for r in (0.0, 1.0))
     for s in ("smoke", "1m"):
