@@ -22,7 +22,7 @@ import itertools
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import mlflow
 import ray
@@ -112,7 +112,8 @@ def _params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
     train = {"code_ratio": 0.0, **{k: v for k, v in overrides.items() if k in TRAIN_FIELDS}}
     extra = {k: v for k, v in overrides.items() if k not in TRAIN_FIELDS}
     cfg = spec.train_config(manifest=manifest, **train)
-    cfg = spec.train_config(manifest=manifest, **train, **tracked(spec, cfg))
+    if tracking := tracked(spec, cfg):  # needs the config's steps; built again only then
+        cfg = replace(cfg, **tracking)
     return {**asdict(cfg), **extra, "init_source": cfg.init_checkpoint or "scratch",
             "train_storage": str(spec.storage / "train")}
 

@@ -162,7 +162,8 @@ def train_loop_per_worker(config: dict) -> dict | None:
         if first_step_s is None:
             first_step_s = time.time() - started_at
         done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
+        # A tracked metric's last value comes with the final report below, measured once.
+        if done % cfg.log_every == 0 and done < cfg.steps or done == cfg.steps and not cfg.track_metric:
             tps = window_tokens / (time.perf_counter() - window_start)
             metrics = {"step": done, "loss": loss.item(), "lr": lr, "tokens_per_s": tps, "mfu": tps * flops_tok / peak,
                        "trained_tokens": done * cfg.tokens_per_step}
