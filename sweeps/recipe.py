@@ -3,9 +3,9 @@
     python sweeps/recipe.py --preset smoke                      # the four recipes, no cooldown
     python sweeps/recipe.py --recipes balanced_to_text,code_to_text --cooldowns none,text,code
 
-Each trial runs one recipe (trainers/recipes.py) as a chain of Ray Train jobs, each stage
-starting from the previous stage's checkpoint. Stages are artefacts keyed by their config
-(trainers/stages.py): Balanced→Text with a text cooldown and with a code cooldown share
+Each trial runs one recipe (trainers/recipes.py) as a chain of stages in one Ray Train run,
+each stage starting from the previous stage's checkpoint. Stages are artefacts keyed by their
+config (trainers/stages.py): Balanced→Text with a text cooldown and with a code cooldown share
 their init and continue stages, which are trained once, by whichever trial asks first.
 The total budget per trial is the preset's `--tokens`.
 

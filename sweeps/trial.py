@@ -19,7 +19,7 @@ from trainers.config import TrainConfig
 from trainers.data.prepare import PreparedData
 from trainers.recipes import get_recipe
 from trainers.stages import run_recipe
-from trainers.train import fit
+from trainers.train import fit, fit_stages
 
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 # An axis over where the code comes from (sweeps/synthetic.py --sources): each value names the
@@ -45,13 +45,14 @@ def run_trial(config: dict) -> None:
 
 
 def run_recipe_trial(config: dict) -> None:
-    """A trial over a recipe: its stages run in turn, each trained once and shared by key."""
+    """A trial over a recipe: stages already trained (by any trial) are reused by key; the
+    rest run in turn in one Ray Train run, so the trial pays Ray's start-up once."""
     base = TrainConfig(**{k: v for k, v in config.items() if k in TRAIN_FIELDS})
     recipe, cooldown = config["variant"].split("/")
     storage = config["train_storage"]
 
-    def train(cfg: TrainConfig, name: str):
-        return fit(cfg, name=name, storage_path=storage, callbacks=[TuneReportCallback()])
+    def train(cfgs: list[TrainConfig], folders: list[str], name: str):
+        return fit_stages(cfgs, folders, name=name, storage_path=storage, callbacks=[TuneReportCallback()])
 
     checkpoint, metrics, log = run_recipe(get_recipe(recipe, cooldown), base, Path(storage).parent, train,
                                           PreparedData(Path(base.manifest)))

@@ -5,6 +5,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import ray
@@ -28,9 +29,9 @@ def _checkpoints(root):
     return sorted(p for p in root.glob("fault/checkpoint_*") if p.is_dir())
 
 
-def _registered(root) -> bool:
+def _registered(root, run: str = "fault") -> bool:
     """Ray Train has taken a checkpoint into its books (not merely started writing one)."""
-    snapshot = root / "fault" / "checkpoint_manager_snapshot.json"
+    snapshot = root / run / "checkpoint_manager_snapshot.json"
     return snapshot.exists() and "checkpoint_" in snapshot.read_text()
 
 
@@ -63,6 +64,44 @@ def test_killed_worker_resumes_from_the_last_checkpoint(cluster, prepared, tmp_p
     state = torch.load(f"{checkpoint}/{TRAIN_STATE}", weights_only=False)
     assert state["step"] == cfg.steps
     assert len(_checkpoints(tmp_path)) <= cfg.keep_checkpoints
+
+
+def test_a_killed_worker_in_a_later_stage_resumes_that_stage_and_keeps_the_done_ones(cluster, prepared, tmp_path):
+    """Stages trained in one Ray Train run: a worker dies in the second stage; the restarted
+    group skips the recorded first stage and resumes the second from its own checkpoint."""
+    from trainers.stages import read_record
+    from trainers.train import STAGE_FILE, fit_stages
+    first = TrainConfig(code_ratio=0.5, model_size="smoke", tokens=40 * 16 * 128, seed=0, manifest=str(prepared.manifest),
+                        cpus_per_worker=0.9, log_every=10, checkpoint_every=20, max_failures=2)
+    folders = [tmp_path / "stages" / "a", tmp_path / "stages" / "b"]
+    second = replace(first, code_ratio=0.1, tokens=200 * 16 * 128, init_checkpoint=str(folders[0] / "checkpoint"))
+    for f in folders:
+        f.mkdir(parents=True)
+    out = {}
+    run = threading.Thread(target=lambda: out.update(
+        metrics=fit_stages([first, second], [str(f) for f in folders], "chain", str(tmp_path))))
+    run.start()
+
+    def second_stage_checkpointed() -> bool:  # Ray Train has registered a checkpoint of stage 2
+        snapshot = tmp_path / "chain" / "checkpoint_manager_snapshot.json"
+        books = snapshot.read_text() if snapshot.exists() else ""
+        return any(c.name in books and (c / STAGE_FILE).exists() and '"stage": 1' in (c / STAGE_FILE).read_text()
+                   for c in (tmp_path / "chain").glob("checkpoint_*"))
+    deadline = time.monotonic() + 300
+    while not second_stage_checkpointed() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert second_stage_checkpointed(), "the second stage wrote no checkpoint"
+    recorded = read_record(folders[0])
+    workers = list_actors(address=ray.get_runtime_context().gcs_address,
+                          filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+    os.kill(max(w.pid for w in workers), signal.SIGKILL)
+    run.join(timeout=600)
+
+    metrics = out["metrics"]
+    assert read_record(folders[0]) == recorded  # the first stage was not trained again
+    assert metrics["resumed_from_step"] >= 20 and metrics["trained_tokens"] == second.tokens
+    assert read_record(folders[1])["metrics"] == metrics
+    assert abs(metrics["realized_code_ratio"] - 0.1) <= 0.01
 
 
 def _trial_runs_with_a_checkpoint(train_root) -> int:

@@ -9,7 +9,7 @@ import ray
 from trainers.config import TrainConfig
 from trainers.recipes import COOLDOWN_MIN_LR, RECIPES, get_recipe
 from trainers.stages import run_recipe, stage_configs, stage_key
-from trainers.train import fit
+from trainers.train import fit_stages
 
 BASE = TrainConfig(code_ratio=0.0, model_size="smoke", tokens=100_000, seed=0, cpus_per_worker=0.9, log_every=5)
 
@@ -59,7 +59,7 @@ def test_two_trials_asking_for_the_same_stages_at_once_train_them_once(prepared,
     logs = {}
 
     def trial(cooldown):
-        train = lambda cfg, name: fit(cfg, name, str(tmp_path / "train"))  # noqa: E731
+        train = lambda cfgs, folders, name: fit_stages(cfgs, folders, name, str(tmp_path / "train"))  # noqa: E731
         logs[cooldown] = run_recipe(get_recipe("balanced_to_text", cooldown), base, tmp_path, train, prepared)[2]
     try:
         threads = [threading.Thread(target=trial, args=(c,)) for c in ("text", "code")]
@@ -76,3 +76,6 @@ def test_two_trials_asking_for_the_same_stages_at_once_train_them_once(prepared,
         assert sorted([text[i]["reused"], code[i]["reused"]]) == [False, True]
         assert text[i]["checkpoint"] == code[i]["checkpoint"]
     assert len(list((tmp_path / "stages").iterdir())) == 4
+    # One Ray Train run per trial: the first trains its three stages in one, the second its cooldown.
+    runs = sorted(p.name for p in (tmp_path / "train").iterdir() if p.is_dir())
+    assert runs == sorted([f"stages-{text[0]['key']}-3", f"stages-{code[2]['key']}-1"])

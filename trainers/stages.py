@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -39,34 +40,53 @@ def stage_key(cfg: TrainConfig, previous_key: str, tokenizer: str) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def run_stage(cfg: TrainConfig, key: str, storage: Path, train) -> tuple[str, dict, bool]:
-    """(checkpoint, metrics, reused): train under the stage's lock unless it is done."""
-    folder = storage / "stages" / key
-    folder.mkdir(parents=True, exist_ok=True)
-    done = folder / "done.json"
-    with open(folder / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second trial asking for this stage waits here
-        if done.exists():
-            record = json.loads(done.read_text())
-            return record["checkpoint"], record["metrics"], True
-        metrics, checkpoint = train(cfg, f"stage-{key}")
-        tmp = folder / "done.json.tmp"
-        tmp.write_text(json.dumps({"checkpoint": checkpoint, "metrics": metrics, "config": asdict(cfg)}))
-        tmp.rename(done)
-        return checkpoint, metrics, False
+def read_record(folder: Path) -> dict | None:
+    """A trained stage's record (its checkpoint and final metrics), or None if it is not done."""
+    done = Path(folder) / "done.json"
+    return json.loads(done.read_text()) if done.exists() else None
+
+
+def write_record(folder: Path, checkpoint: str, metrics: dict, cfg: TrainConfig) -> None:
+    tmp = Path(folder) / "done.json.tmp"
+    tmp.write_text(json.dumps({"checkpoint": checkpoint, "metrics": metrics, "config": asdict(cfg)}))
+    tmp.rename(Path(folder) / "done.json")  # atomic: a record is whole or absent
 
 
 def run_recipe(stages: list[Stage], base: TrainConfig, storage: Path, train,
                data: PreparedData) -> tuple[str, dict, list[dict]]:
-    """Train (or reuse) each stage in turn; return the last checkpoint, its metrics and a log."""
+    """Reuse each stage already done; train the rest in one go; return the last checkpoint, its
+    metrics and a log.
+
+    `train(cfgs, folders, name)` trains the stages in turn (trainers.train.fit_stages), each
+    recording itself in its folder. Stages are locked in chain order: a done stage's lock is
+    let go once its record is read; the stages this trial trains stay locked until they are
+    recorded, so a trial asking for one of them meanwhile waits and then reuses it.
+    """
     tokenizer = tokenizer_fingerprint(data.tokenizer_dir)
-    previous, key, log = "", "", []
-    for stage, cfg in zip(stages, stage_configs(stages, base)):
-        if stage.from_previous and not previous:
-            raise ValueError(f"stage {stage.name} starts from a previous stage, but it is the first")
-        cfg = replace(cfg, init_checkpoint=previous if stage.from_previous else "")
-        key = stage_key(cfg, key if stage.from_previous else "", tokenizer)
-        previous, metrics, reused = run_stage(cfg, key, storage, train)
-        log.append({"stage": stage.name, "key": key, "reused": reused, "tokens": cfg.tokens,
-                    "code_ratio": cfg.code_ratio, "checkpoint": previous})
-    return previous, metrics, log
+    if stages and stages[0].from_previous:
+        raise ValueError(f"stage {stages[0].name} starts from a previous stage, but it is the first")
+    previous, key, log, todo = "", "", [], []
+    with ExitStack() as held:
+        for stage, cfg in zip(stages, stage_configs(stages, base)):
+            key = stage_key(cfg, key if stage.from_previous else "", tokenizer)
+            folder = storage / "stages" / key
+            folder.mkdir(parents=True, exist_ok=True)
+            cfg = replace(cfg, init_checkpoint=previous if stage.from_previous else "")
+            lock = open(folder / "lock", "w")
+            fcntl.flock(lock, fcntl.LOCK_EX)  # a trial training this stage now holds it: wait
+            record = None if todo else read_record(folder)
+            if record is None:  # this trial trains it: locked until recorded
+                held.callback(lock.close)
+                todo.append((cfg, folder))
+                previous = str(folder / "checkpoint")  # where it will be saved
+            else:
+                lock.close()
+                previous = record["checkpoint"]
+            log.append({"stage": stage.name, "key": key, "reused": record is not None, "tokens": cfg.tokens,
+                        "code_ratio": cfg.code_ratio})
+        if todo:
+            train([c for c, _ in todo], [str(f) for _, f in todo], f"stages-{todo[0][1].name}-{len(todo)}")
+    records = [read_record(storage / "stages" / s["key"]) for s in log]
+    for entry, record in zip(log, records):
+        entry["checkpoint"] = record["checkpoint"]
+    return records[-1]["checkpoint"], records[-1]["metrics"], log

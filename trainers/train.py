@@ -19,6 +19,7 @@ rank 0 returns the final metrics (Ray Train hands rank 0's return value back as
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import asdict
@@ -41,8 +42,10 @@ from trainers.data.sources import FAMILIES
 from trainers.flops import device_peak, flops_per_token
 from trainers.ray_settings import apply as apply_ray_settings
 from trainers.sizes import model_config
+from trainers.stages import read_record, write_record
 
 TRAIN_STATE = "train_state.pt"
+STAGE_FILE = "stage.json"
 FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
@@ -81,7 +84,7 @@ def wrap(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
 
 
 def save_checkpoint(model, opt, step: int, fed: torch.Tensor, cfg: TrainConfig, data: PreparedData,
-                    rank: int, folder: Path) -> bool:
+                    rank: int, folder: Path, stage: int = 0) -> bool:
     """All ranks gather the full state (collectives); rank 0 writes it."""
     weights = get_model_state_dict(model, options=FULL)
     optim = get_optimizer_state_dict(model, opt, options=FULL)
@@ -94,7 +97,13 @@ def save_checkpoint(model, opt, step: int, fed: torch.Tensor, cfg: TrainConfig, 
     skeleton.save_pretrained(folder, state_dict=weights)
     AutoTokenizer.from_pretrained(data.tokenizer_dir).save_pretrained(folder)
     torch.save({"step": step, "fed_total": fed_total, "optimizer": optim}, folder / TRAIN_STATE)
+    (folder / STAGE_FILE).write_text(json.dumps({"stage": stage}))  # which stage of a chain it belongs to
     return True
+
+
+def _barrier() -> None:
+    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        torch.distributed.barrier()
 
 
 def _sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
@@ -120,8 +129,36 @@ def train_step(model, opt, batch: torch.Tensor, cfg: TrainConfig, step: int) -> 
 
 
 def train_loop_per_worker(config: dict) -> dict | None:
-    launched_at = config.pop("launched_at", None)
-    cfg = TrainConfig(**config)
+    """Train a chain of stages in one worker group: each stage starts from the previous
+    stage's saved checkpoint (its `init_checkpoint`), so a recipe pays Ray's start-up once.
+    A stage with a folder saves its final checkpoint there and records itself
+    (trainers.stages); after a restart, recorded stages are skipped and the stage the last
+    Ray checkpoint belongs to resumes from it."""
+    launched_at = config.get("launched_at")
+    cfgs = [TrainConfig(**c) for c in config["stages"]]
+    folders = [Path(f) if f else None for f in config["folders"]]
+    resume = ray.train.get_checkpoint()
+    metrics = None
+    with (resume.as_directory() if resume else tempfile.TemporaryDirectory()) as resume_dir:
+        resumed_stage = _stage_of(Path(resume_dir)) if resume else None
+        for i, (cfg, folder) in enumerate(zip(cfgs, folders)):
+            record = read_record(folder) if folder else None
+            if record is not None:  # trained before a restart
+                metrics = record["metrics"]
+                continue
+            metrics = _train_stage(cfg, i, folder, i == len(cfgs) - 1,
+                                   Path(resume_dir) if resumed_stage == i else None, launched_at)
+            launched_at = None  # Ray's start-up is paid by the first stage only
+    return metrics
+
+
+def _stage_of(checkpoint_dir: Path) -> int:
+    marker = checkpoint_dir / STAGE_FILE
+    return json.loads(marker.read_text())["stage"] if marker.exists() else 0
+
+
+def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, last: bool, resume_dir: Path | None,
+                 launched_at: float | None) -> dict | None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     started_at = time.time()
@@ -132,23 +169,21 @@ def train_loop_per_worker(config: dict) -> dict | None:
     data = PreparedData(Path(cfg.manifest))  # prepared once by the driver: nothing to tokenize here
     stream = MixedStream({p: data.family_tokens(p, "train") for p, w in cfg.mixture.parts().items() if w > 0},
                          cfg.mixture, cfg.seq_len, cfg.seed)
-    resume = ray.train.get_checkpoint()
-    with (resume.as_directory() if resume else tempfile.TemporaryDirectory()) as resume_dir:
-        resume_dir = Path(resume_dir) if resume else None
-        model = build_model(cfg, resume_dir)
-        n_params = sum(p.numel() for p in model.parameters())
-        hf_config = model.config
-        model = wrap(model, cfg)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
-        start_step, fed = 0, torch.zeros(len(stream.families), dtype=torch.float64)  # sequences fed, per family
-        if resume_dir is not None:
-            state = torch.load(resume_dir / TRAIN_STATE, weights_only=False)
-            set_optimizer_state_dict(model, opt, state["optimizer"], options=StateDictOptions(full_state_dict=True))
-            start_step = state["step"]
-            if rank == 0:  # rank 0 carries what all ranks were fed before the restart
-                fed = state["fed_total"].clone()
+    model = build_model(cfg, resume_dir)
+    n_params = sum(p.numel() for p in model.parameters())
+    hf_config = model.config
+    model = wrap(model, cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    start_step, fed = 0, torch.zeros(len(stream.families), dtype=torch.float64)  # sequences fed, per family
+    if resume_dir is not None:
+        state = torch.load(resume_dir / TRAIN_STATE, weights_only=False)
+        set_optimizer_state_dict(model, opt, state["optimizer"], options=StateDictOptions(full_state_dict=True))
+        start_step = state["step"]
+        if rank == 0:  # rank 0 carries what all ranks were fed before the restart
+            fed = state["fed_total"].clone()
     flops_tok = flops_per_token(n_params, hf_config.num_hidden_layers, hf_config.hidden_size, cfg.seq_len)
     peak = device_peak(device) * world
+    saving = dict(model=model, opt=opt, cfg=cfg, data=data, rank=rank, stage=index)
 
     micro = cfg.global_batch // world
     window_start, window_tokens, train_start = time.perf_counter(), 0, time.perf_counter()
@@ -170,7 +205,7 @@ def train_loop_per_worker(config: dict) -> dict | None:
             if cfg.track_metric:  # a held-out target, comparable across mixtures (never the training loss)
                 metrics.update(_tracked(cfg, model, data, rank))
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
-                _report_with_checkpoint(metrics, model, opt, done, fed, cfg, data, rank)
+                _report_with_checkpoint(metrics, step=done, fed=fed, **saving)
             else:
                 ray.train.report(metrics)
             window_start, window_tokens = time.perf_counter(), 0
@@ -187,14 +222,22 @@ def train_loop_per_worker(config: dict) -> dict | None:
         metrics.update(realized_code_ratio=1.0 - shares.get("text", 0.0),
                        trained_tokens=int(total.sum()) * cfg.seq_len, resumed_from_step=start_step)
     metrics.update(first_step_s=first_step_s or 0.0,
-                   startup_s=(started_at - launched_at) if launched_at else float("nan"))
-    _report_with_checkpoint({"step": cfg.steps, **metrics}, model, opt, cfg.steps, fed, cfg, data, rank)
+                   startup_s=(started_at - launched_at) if launched_at else 0.0)
+    metrics = {"step": cfg.steps, **metrics}
+    if folder is None:  # a single run: its final checkpoint is Ray's
+        _report_with_checkpoint(metrics, step=cfg.steps, fed=fed, **saving)
+    else:  # a stage: its final checkpoint and record in its own folder, where later stages start from
+        wrote = save_checkpoint(model, opt, cfg.steps, fed, cfg, data, rank, folder / "checkpoint", index)
+        if wrote:
+            write_record(folder, str(folder / "checkpoint"), metrics, cfg)
+        _barrier()  # the next stage on every rank loads this checkpoint
+        ray.train.report(metrics)
     return metrics if rank == 0 else None
 
 
-def _report_with_checkpoint(metrics, model, opt, step, fed, cfg, data, rank) -> None:
+def _report_with_checkpoint(metrics, model, opt, step, fed, cfg, data, rank, stage) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        wrote = save_checkpoint(model, opt, step, fed, cfg, data, rank, Path(tmp))
+        wrote = save_checkpoint(model, opt, step, fed, cfg, data, rank, Path(tmp), stage)
         ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp) if wrote else None)
 
 
@@ -268,11 +311,23 @@ def _finish(cfg, data, stream, n_params, flops_over_peak, train_s) -> dict:
 
 def fit(cfg: TrainConfig, name: str, storage_path: str, callbacks: list | None = None) -> tuple[dict, str]:
     """Run one training job on Ray Train; return rank 0's final metrics and the checkpoint path."""
+    result = _run([cfg], [""], name, storage_path, callbacks)
+    return result.return_value, result.checkpoint.path
+
+
+def fit_stages(cfgs: list[TrainConfig], folders: list[str], name: str, storage_path: str,
+               callbacks: list | None = None) -> dict:
+    """Train stages in turn in one Ray Train run, each recorded in its folder; return the last's metrics."""
+    return _run(cfgs, folders, name, storage_path, callbacks).return_value
+
+
+def _run(cfgs: list[TrainConfig], folders: list[str], name: str, storage_path: str, callbacks: list | None):
+    cfg = cfgs[0]  # a chain's stages share their size, workers and resources
     resources = {"CPU": cfg.cpus_per_worker} if not cfg.use_gpu else None
     apply_ray_settings(cfg)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={**asdict(cfg), "launched_at": time.time()},
+        train_loop_config={"stages": [asdict(c) for c in cfgs], "folders": folders, "launched_at": time.time()},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=resources),
         run_config=RunConfig(name=name, storage_path=storage_path, callbacks=callbacks or [],
@@ -282,4 +337,4 @@ def fit(cfg: TrainConfig, name: str, storage_path: str, callbacks: list | None =
     result = trainer.fit()
     if result.error is not None:
         raise result.error
-    return result.return_value, result.checkpoint.path
+    return result
