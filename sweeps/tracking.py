@@ -258,11 +258,33 @@ def log_summary(df: pd.DataFrame, axes: list[str], primary: str, mode: str,
                             f"best_{axis}_high": b["high"]})
     lead = [(f"{k.partition('/')[2]}: " if "/" in k else "") + b["sentence"] for k, b in best.items()
             if k.partition("/")[0] == primary]
+    plane = [a for a in axes if a in df and numeric(df, a) and df[a].nunique() > 1][:2]
+    if len(plane) == 2 and primary in df and df[primary].notna().sum() >= 4:
+        lead.append(_log_surface(df, plane, primary, mode))
     if lead:  # the run's description in the MLflow UI: the optimum in a sentence
         others = [f"- {k.partition('/')[2] + ': ' if '/' in k else ''}{b['sentence']}" for k, b in best.items()
                   if k.partition("/")[0] != primary]
         mlflow.set_tag("mlflow.note.content", "\n\n".join(lead) + "\n\n" + "\n".join(others))
     return best
+
+
+def _log_surface(df: pd.DataFrame, plane: list[str], metric: str, mode: str) -> str:
+    """The surrogate over the plane of two numeric axes (sweeps/surface.py): its best point,
+    its leave-one-out error and a contour plot on the parent run; returns it in a sentence."""
+    from sweeps.surface import fit_surface, plot_surface
+    rows = df.dropna(subset=[*plane, metric])
+    s = fit_surface(rows[plane[0]], rows[plane[1]], rows[metric], mode)
+    mlflow.log_metrics({f"surface_best_{plane[0]}_{metric}": s.best[0], f"surface_best_{plane[1]}_{metric}": s.best[1],
+                        f"surface_best_{metric}": s.value}
+                       | {f"surface_loo_{k}_{metric}": v for k, v in (("mae", s.loo_mae), ("spearman", s.loo_spearman))
+                          if math.isfinite(v)})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"surface_{metric}.png"
+        plot_surface(rows[plane[0]], rows[plane[1]], rows[metric], s, tuple(plane), metric, path)
+        mlflow.log_artifact(str(path))
+    return (f"Over the plane of {plane[0].replace('_', ' ')} x {plane[1].replace('_', ' ')}, a surrogate fitted on "
+            f"{len(rows)} trials predicts {metric} best at ({s.best[0]:.2f}, {s.best[1]:.2f}), {s.value:.4g} there "
+            f"(leave-one-trial-out MAE {s.loo_mae:.3g}, rank correlation {s.loo_spearman:.2f}).")
 
 
 def _log_comparison(df: pd.DataFrame, axes: list[str]) -> None:
