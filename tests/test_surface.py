@@ -32,6 +32,7 @@ def test_a_two_numeric_axis_sweep_logs_the_surface_on_its_parent_run(tmp_path):
     df["val_bpb_text"] = 3 + (df.code_ratio - 0.3) ** 2 + 0.2 * (df.synthetic_share - 0.5) ** 2 \
         + rng.normal(0, 0.003, len(df))
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.create_experiment("plane", artifact_location=(tmp_path / "artifacts").as_uri())  # not ./mlruns
     mlflow.set_experiment("plane")
     with mlflow.start_run() as run:
         log_summary(df, ["code_ratio", "synthetic_share"], "val_bpb_text", "min")
