@@ -28,6 +28,7 @@ class Preset:
     eval_limit: int = 0   # benchmark items per task at the end of a trial (a fixed subset); 0: all
     eval_code_limit: int = 0  # of those, items whose generated code runs (pass@1, --allow-code-execution)
     winrate_limit: int = 200  # judged prompts per variant (recipe sweeps' --winrate-baseline); the study's Dolly-200
+    seeds: int = 1        # seeds per point of a grid (--seeds)
 
 
 PRESETS: dict[str, Preset] = {
@@ -43,6 +44,15 @@ PRESETS: dict[str, Preset] = {
     "demo": Preset(size="1m", tokens=1_000_000, global_batch=32, lr=2e-3,
                    eval_tokens=32_768, log_every=20, eval_limit=100, eval_code_limit=20,
                    winrate_limit=20),
+    # The laptop study (docs/results/): the six ratios x 3 seeds on 2 cores in about 80 minutes.
+    # One worker a trial, two trials at once: on 2 cores that trained 1.35x the tokens per
+    # second of one two-worker trial at a time (bench/sweep_throughput.py), with no all-reduce
+    # and one trial's start-up and evaluation beside the other's training. Size 1m: this budget
+    # (~2.5M tokens a trial, 2.5 per parameter) is already past compute-optimal for it; 4m would
+    # see under one token per parameter. 200 items per benchmark for every category.
+    "study": Preset(size="1m", tokens=2_500_000, global_batch=32, lr=2e-3,
+                    eval_tokens=65_536, log_every=40, num_workers=1, eval_limit=200, eval_code_limit=40,
+                    winrate_limit=20, seeds=3),
     # The study's models on a GPU cluster (8 GPUs a trial, FSDP2 in bf16): batch 512 x 8192
     # tokens, 1325 warm-up steps (2.8% of 200B tokens' 47.7k steps), a checkpoint every 1000
     # steps. 200B tokens per trial as in §3.3; scale it with --tokens. Benchmarks capped at

@@ -30,7 +30,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from sweeps.spec import SweepSpec
+from sweeps.spec import SweepSpec, metric_mode
 from sweeps.tracking import ChildRunCallback, compared, histories, log_summary, numeric, results_frame, tracking
 from sweeps.trial import TRAIN_FIELDS, derived, run_trial
 from trainers.data.prepare import PreparedData, prepare
@@ -103,7 +103,7 @@ def tracked(spec: SweepSpec, cfg: TrainConfig) -> dict:
     REPORTS_TRACKED times a trial."""
     if spec.search == "grid":
         return {}
-    return {"track_metric": spec.metric, "log_every": max(cfg.log_every, cfg.steps // REPORTS_TRACKED, 1)}
+    return {"track_metric": ",".join(spec.objectives), "log_every": max(cfg.log_every, cfg.steps // REPORTS_TRACKED, 1)}
 
 
 def _params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
@@ -157,7 +157,9 @@ def _param_space(spec: SweepSpec, axes: list[Axis], base: dict, steps: int):
                  "seed": tune.grid_search(list(spec.seeds))}, None, None, 1)
 
     import optuna
-    searcher = OptunaSearch(space=DefineByRun(tuple(axes), spec.seeds), metric=spec.metric, mode=spec.mode,
+    objectives, modes = list(spec.objectives), [metric_mode(m) for m in spec.objectives]
+    searcher = OptunaSearch(space=DefineByRun(tuple(axes), spec.seeds), metric=objectives if spec.pareto else spec.metric,
+                            mode=modes if spec.pareto else spec.mode,
                             sampler=optuna.samplers.TPESampler(seed=spec.seeds[0], n_startup_trials=min(10, spec.trials // 3 + 1)))
     scheduler = None
     if spec.asha:
@@ -205,7 +207,8 @@ def _search_params(spec: SweepSpec, axes: list[Axis]) -> dict:
     return {"seeds": len(spec.seeds), "search": spec.search, "asha": spec.asha, "axis": axes[0].name,
             "axes": ",".join(a.name for a in axes),
             **{f"grid_{a.name}" if i else "grid": ",".join(map(str, a.values)) for i, a in enumerate(axes)},
-            "metric": spec.metric, "trials": spec.trials if spec.search != "grid" else "grid"}
+            "metric": spec.metric, "pareto": spec.pareto or "none",
+            "trials": spec.trials if spec.search != "grid" else "grid"}
 
 
 def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trainable=run_trial,
@@ -266,7 +269,7 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
             state.write_text(json.dumps({"parent_run_id": parent.info.run_id,
                                          "tune_path": str(spec.storage / "tune" / name)}))
         results = tuner.fit()
-        df = results_frame(results, [a.name for a in axes], extra=(spec.metric,))
+        df = results_frame(results, [a.name for a in axes], extra=spec.objectives)
         if df.empty:
             raise RuntimeError(f"no trial of sweep {spec.experiment!r} finished; see the Tune errors above")
         if after_trials is not None:
@@ -274,7 +277,8 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
         history = histories(results, [a.name for a in axes], spec.metric)
         budget = int(history.groupby("trial_id")["step"].max().sum()) if not history.empty else 0
         mlflow.log_metrics({"budget_steps": budget, "budget_trials": len(results)})
-        best = log_summary(df, [a.name for a in axes], spec.metric, spec.mode, compared=compared(history, spec.metric))
+        best = log_summary(df, [a.name for a in axes], spec.metric, spec.mode, compared=compared(history, spec.metric),
+                           pareto=(spec.pareto, metric_mode(spec.pareto)) if spec.pareto else None)
     return df, best, parent.info.run_id
 
 

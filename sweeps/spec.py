@@ -39,6 +39,7 @@ class SweepSpec:
     dry_run: bool
     metric: str            # what Optuna optimises; the table reports every metric
     mode: str
+    pareto: str = ""       # a second objective: the Pareto front of the two ("": none)
     asha: bool = False     # stop weak Optuna trials early (Tune's ASHA) on the metric tracked in training
     synthetic_share: float = 0.0
     code_mix: str = DEFAULT_CODE_MIX
@@ -54,6 +55,11 @@ class SweepSpec:
     allow_code_execution: bool = False
     eval_code_limit: int | None = None  # None: the preset's
     checkpoint_every: int | None = None  # steps; None: the preset's
+    workers: int | None = None  # Ray Train workers per trial; None: the preset's
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        return (self.metric, self.pareto) if self.pareto else (self.metric,)
 
     def registry(self) -> dict[str, Source]:
         if self.data == "embedded":
@@ -70,7 +76,8 @@ class SweepSpec:
             allow_repeat=self.allow_repeat,
             init_checkpoint=self.init_checkpoint,
             global_batch=p.global_batch, lr=p.lr, eval_tokens=p.eval_tokens, log_every=p.log_every,
-            num_workers=p.num_workers, cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu,
+            num_workers=p.num_workers if self.workers is None else self.workers,
+            cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu,
             parallel=p.parallel, warmup_frac=p.warmup_frac,
             checkpoint_every=p.checkpoint_every if self.checkpoint_every is None else self.checkpoint_every,
             min_lr=p.lr / 10,  # cosine to 10% of the peak (Chinchilla)
@@ -85,7 +92,8 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--preset", default="demo", help=f"named defaults: {', '.join(PRESETS)} (default demo)")
     parser.add_argument("--size", help=f"model size, overrides the preset's: {', '.join(SIZES)}")
     parser.add_argument("--tokens", type=int, help="training tokens per trial, overrides the preset's")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per grid point, 0..N-1 (default 1)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds per grid point, 0..N-1, the same at every point (default: the preset's, 1 but for study)")
     parser.add_argument("--search", choices=("grid", "optuna"), default="grid",
                         help="grid: every point of the grid with every seed (replication); optuna: Optuna's TPE "
                              "over the axes' ranges, the metric measured during training as well as at the end")
@@ -97,6 +105,10 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                         help="the metric that picks the best point and that Optuna optimises: lower is better for "
                              "bits-per-byte (val_bpb_*, nl_reasoning_bpb, world_knowledge_bpb, code_bpb), higher for "
                              "scores (nl_reasoning, world_knowledge, ...); default val_bpb_text")
+    parser.add_argument("--pareto", default="", metavar="METRIC",
+                        help="a second objective, e.g. --metric nl_reasoning_bpb --pareto code_bpb: the parent run gets "
+                             "the Pareto front of the two (points no other beats on both); with --search optuna, "
+                             "Optuna optimises both (multi-objective TPE)")
     parser.add_argument("--eval-suite", default="paper",
                         help=f"benchmarks scored at the end of every trial: {', '.join(SUITES)} or none; default paper")
     parser.add_argument("--eval-tasks", default="",
@@ -113,6 +125,9 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=None,
                         help="steps between a trial's checkpoints, what a resumed trial restarts from "
                              "(default: the preset's; 0: only the final one)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Ray Train workers per trial (default: the preset's). As many trials run at once as "
+                             "the cluster's CPUs (or GPUs) hold: on 2 cores, --workers 1 runs two trials side by side")
     parser.add_argument("--resume", action="store_true",
                         help="continue the sweep stored under --storage/--experiment: finished trials are kept")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved trials and exit")
@@ -157,14 +172,15 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     size = args.size or preset.size
     if size not in SIZES:
         raise ValueError(f"unknown model size {size!r}; known sizes: {', '.join(SIZES)}")
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    seeds = preset.seeds if args.seeds is None else args.seeds
+    if seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if args.asha and args.search != "optuna":
         raise ValueError("--asha stops trials early, which a grid (kept for replication) cannot use: "
                          "add --search optuna")
-    if args.search == "optuna" and args.trials < max(3, args.seeds):
+    if args.search == "optuna" and args.trials < max(3, seeds):
         raise ValueError(f"--trials {args.trials} is too few for --search optuna: at least 3, and at least --seeds "
-                         f"({args.seeds}), so every seed is tried")
+                         f"({seeds}), so every seed is tried")
     if args.tokens is not None and args.tokens <= 0:
         raise ValueError(f"--tokens must be positive, got {args.tokens}")
     if not args.experiment or "/" in args.experiment:
@@ -173,15 +189,23 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     if args.resume and not (storage / f"{args.experiment}.sweep.json").exists():
         raise ValueError(f"--resume: no sweep {args.experiment!r} stored under {storage}")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.remote_documents < 1:
         raise ValueError(f"--remote-documents must be at least 1, got {args.remote_documents}")
     check_metric(args.metric, args.eval_suite, args.eval_tasks, args.allow_code_execution)
     mode = metric_mode(args.metric)
+    if args.pareto:
+        check_metric(args.pareto, args.eval_suite, args.eval_tasks, args.allow_code_execution)
+        if args.pareto == args.metric:
+            raise ValueError(f"--pareto {args.pareto} is --metric itself: name a second objective")
+        if args.asha:
+            raise ValueError("--asha compares trials on one metric, and --pareto asks for two: drop one of them")
     spec = SweepSpec(
         experiment=args.experiment, preset=args.preset, size=size,
-        tokens=args.tokens or preset.tokens, seeds=tuple(range(args.seeds)),
+        tokens=args.tokens or preset.tokens, seeds=tuple(range(seeds)),
         search=args.search, trials=args.trials, asha=args.asha, storage=storage, tracking_uri=tracking,
-        resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode,
+        resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode, pareto=args.pareto,
         synthetic_share=args.synthetic_share, code_mix=args.code_mix, text_mix=args.text_mix,
         allow_repeat=not args.no_repeat, data=args.data,
         languages=tuple(l.strip() for l in args.languages.split(",") if l.strip()),
@@ -189,7 +213,7 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         init_checkpoint=str(Path(args.init_checkpoint).expanduser().resolve()) if args.init_checkpoint else "",
         eval_suite=args.eval_suite, eval_tasks=args.eval_tasks, eval_limit=args.eval_limit,
         allow_code_execution=args.allow_code_execution, eval_code_limit=args.eval_code_limit,
-        checkpoint_every=args.checkpoint_every)
+        checkpoint_every=args.checkpoint_every, workers=args.workers)
     spec.registry()  # unknown languages fail here, before anything starts
     spec.train_config(code_ratio=0.0, seed=0)  # the code mix and synthetic share are checked here
     return spec

@@ -53,6 +53,10 @@ def test_dry_run_prints_the_papers_grid_and_trains_nothing(tmp_path):
     (["--search", "optuna", "--trials", "2"], "--trials 2 is too few"),
     (["--search", "optuna", "--trials", "3", "--seeds", "4"], "at least --seeds"),
     (["--resume", "--experiment", "never-ran"], "--resume: no sweep 'never-ran'"),
+    (["--pareto", "val_bpb_text"], "is --metric itself"),
+    (["--pareto", "code_bpb", "--search", "optuna", "--asha"], "--asha compares trials on one metric"),
+    (["--pareto", "nl_reasoning", "--eval-suite", "none"], "--eval-suite none"),
+    (["--workers", "3"], "does not split over 3 workers"),
 ])
 def test_bad_input_is_one_line_naming_the_value_before_ray_starts(args, named, tmp_path):
     done = ratio("--preset", "smoke", "--storage", str(tmp_path), *args)

@@ -24,9 +24,9 @@ def last_json(done: subprocess.CompletedProcess) -> dict:
 
 
 def test_a_grid_finds_the_planted_optimum(tmp_path):
-    r = last_json(planted("--optimum", "0.35", "--noise", "0.002", tmp_path=tmp_path))
-    assert abs(r["optimum"] - 0.35) <= 0.05 and r["low"] <= 0.35 <= r["high"]
-    assert r["budget"] == r["grid_budget"] == 21 * 27 and r["finished_trials"] == 21
+    r = last_json(planted("--optimum", "0.35", "--noise", "0.002", "--resolution", "0.1", tmp_path=tmp_path))
+    assert abs(r["optimum"] - 0.35) <= 0.05 and r["low"] <= 0.35 <= r["high"]  # between two grid points
+    assert r["budget"] == r["grid_budget"] == 11 * 27 and r["finished_trials"] == 11
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     parent = client.get_run(r["parent_run_id"])
     assert parent.data.metrics["best_code_ratio"] == pytest.approx(r["optimum"])

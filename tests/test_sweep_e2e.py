@@ -157,15 +157,16 @@ def test_resume_keeps_finished_trials(sweep):
 
 
 def test_recipe_sweep_trains_shared_stages_once_and_judges_variants(prepared, tmp_path):
-    """Two recipes sharing their first stages; the code cooldown judged against the text one
-    by the reference instruction model, which the sweep serves on 127.0.0.1 itself."""
+    """Two recipes sharing their first stages, as two one-worker trials at once: one trains the
+    shared stages while the other waits for them. The code cooldown is then judged against the
+    text one by the reference instruction model, which the sweep serves on 127.0.0.1 itself."""
     from evaluation.reference import reference_model
     from sweeps import recipe
     judge = reference_model()
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         code = recipe.main(["--preset", "smoke", "--recipes", "balanced_to_text", "--cooldowns", "text,code",
-                            "--storage", str(tmp_path), "--experiment", "recipes", "--eval-tasks", "piqa,mbpp",
+                            "--workers", "1", "--storage", str(tmp_path), "--experiment", "recipes", "--eval-tasks", "piqa,mbpp",
                             "--winrate-baseline", "balanced_to_text/text", "--judge", str(judge),
                             "--winrate-max-new-tokens", "8"])
     finally:
@@ -178,6 +179,9 @@ def test_recipe_sweep_trains_shared_stages_once_and_judges_variants(prepared, tm
     assert sorted(c.data.params["variant"] for c in children) == ["balanced_to_text/code", "balanced_to_text/text"]
     # 3 stages each; the init and continue stages were trained by one trial and reused by the other.
     assert sorted(c.data.metrics["stages_reused"] for c in children) == [0, 2]
+    assert len(list((tmp_path / "stages").iterdir())) == 4  # init, continue and two cooldowns
+    # One Ray Train run per trial: the first trains its three stages in one, the other its cooldown.
+    assert sorted(p.name.rsplit("-", 1)[1] for p in (tmp_path / "train").glob("stages-*")) == ["1", "3"]
     assert parent.data.tags["best_variant_val_bpb_text"] in ("balanced_to_text/code", "balanced_to_text/text")
     # The study's relative-increase table for the sweep's own variants, against the first one.
     comparison = client.download_artifacts(parent.info.run_id, "comparison.json")
@@ -217,7 +221,8 @@ def test_an_optuna_sweep_with_asha_runs_end_to_end(prepared, tmp_path):
     a user's cluster has it: Ray Train's placement-group cleaner needs its state API to free
     the resources of a trial that ASHA stopped."""
     client, parent, children = _swept(ratio.main, ["--preset", "smoke", "--search", "optuna", "--asha", "--trials",
-                                                   "4", "--eval-tasks", "piqa"], tmp_path, "asha", dashboard=True)
+                                                   "4", "--workers", "1", "--eval-tasks", "piqa"], tmp_path, "asha",
+                                      dashboard=True)
     assert len(children) == 4 and len({c.data.params["code_ratio"] for c in children}) == 4  # Optuna's points
     tracked = {c.info.run_id: client.get_metric_history(c.info.run_id, "val_bpb_text") for c in children}
     assert all(h and all(math.isfinite(m.value) for m in h) for h in tracked.values())  # measured in training
@@ -228,6 +233,21 @@ def test_an_optuna_sweep_with_asha_runs_end_to_end(prepared, tmp_path):
     assert parent.data.params["search"] == "optuna" and parent.data.params["asha"] == "True"
     assert 0 < parent.data.metrics["budget_steps"] <= 4 * 29
     assert 0 <= parent.data.metrics["best_code_ratio"] <= 1
+
+
+def test_an_optuna_sweep_over_two_objectives_logs_their_pareto_front(prepared, tmp_path):
+    """Multi-objective TPE: both objectives measured at every report (Tune checks each result
+    for every metric the searcher optimises); the parent run gets the front."""
+    client, parent, children = _swept(ratio.main, ["--preset", "smoke", "--search", "optuna", "--trials", "3",
+                                                   "--workers", "1", "--eval-suite", "none", "--pareto", "val_bpb_code"],
+                                      tmp_path, "pareto")
+    assert len(children) == 3 and all(c.data.params["track_metric"] == "val_bpb_text,val_bpb_code" for c in children)
+    for c in children:
+        assert len(client.get_metric_history(c.info.run_id, "val_bpb_code")) >= 5  # measured during training
+    assert parent.data.params["pareto"] == "val_bpb_code"
+    front = json.load(open(client.download_artifacts(parent.info.run_id, "pareto.json")))
+    assert 1 <= len(front["front"]) <= 3 and front["objectives"] == ["val_bpb_text", "val_bpb_code"]
+    assert "Pareto front of val_bpb_text and val_bpb_code" in parent.data.tags["mlflow.note.content"]
 
 
 def test_asha_on_a_cluster_without_a_dashboard_is_refused_before_trials(prepared, tmp_path, capsys):
@@ -245,7 +265,7 @@ def test_asha_on_a_cluster_without_a_dashboard_is_refused_before_trials(prepared
 def test_a_two_axis_sweep_locates_the_optimum_per_model_size(prepared, tmp_path):
     from sweeps import size
     _, parent, children = _swept(size.main, ["--preset", "smoke", "--sizes", "smoke,1m", "--ratios", "0,1",
-                                             "--eval-suite", "none"], tmp_path, "sizes")
+                                             "--workers", "1", "--eval-suite", "none"], tmp_path, "sizes")
     assert sorted((c.data.params["model_size"], float(c.data.params["code_ratio"])) for c in children) == sorted(
         (s, r) for s in ("1m", "smoke") for r in (0.0, 1.0))
     for s in ("smoke", "1m"):

@@ -50,7 +50,7 @@ class TrainConfig:
     allow_code_execution: bool = False  # score pass@1 by running generated code (evaluation/sandbox.py)
     eval_code_limit: int = 0   # items per pass@1 task (a prefix of the same subset); 0: eval_limit
     log_every: int = 10
-    track_metric: str = ""     # measured at every report (for ASHA and Optuna): a val_bpb_* or a benchmark score
+    track_metric: str = ""     # measured at every report (for ASHA and Optuna): val_bpb_* or benchmark scores, comma list
     checkpoint_every: int = 0  # steps between checkpoints (0: only the final one)
     keep_checkpoints: int = 2
     max_failures: int = 2      # worker-group restarts from the last checkpoint before a trial fails

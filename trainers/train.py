@@ -250,19 +250,24 @@ def _validate(cfg, model, data) -> dict:
 
 
 def _tracked(cfg, model, data, rank) -> dict:
-    """The sweep's target metric during training, on the same held-out tokens or benchmark
-    items as at the end: a held-out family's bits-per-byte, or a benchmark score (the suite
-    scored on its fixed subset; every rank takes part, as at the end)."""
-    family = next((f for f, m in VAL_METRIC.items() if m == cfg.track_metric), None)
-    if family is not None:
-        if cfg.parallel != "fsdp" and rank != 0:
-            return {}
-        raw = model.module if hasattr(model, "module") else model
-        return {cfg.track_metric: bits_per_byte(raw, data.family_tokens(family, "val"), data.token_bytes(),
-                                                cfg.seq_len, cfg.eval_tokens)}
-    scores = _benchmark(cfg, model, data, rank)
-    model.train()  # the harness left it in eval mode
-    return {cfg.track_metric: scores[cfg.track_metric]} if rank == 0 else {}
+    """The sweep's target metrics during training (a comma list: two for a Pareto sweep), on the
+    same held-out tokens or benchmark items as at the end: a held-out family's bits-per-byte,
+    or a benchmark score (the suite scored on its fixed subset; every rank takes part, as at
+    the end)."""
+    wanted = cfg.track_metric.split(",")
+    out = {}
+    raw = model.module if hasattr(model, "module") else model
+    for metric in wanted:
+        family = next((f for f, m in VAL_METRIC.items() if m == metric), None)
+        if family is not None and (cfg.parallel == "fsdp" or rank == 0):
+            out[metric] = bits_per_byte(raw, data.family_tokens(family, "val"), data.token_bytes(), cfg.seq_len,
+                                        cfg.eval_tokens)
+    scored = [m for m in wanted if m not in VAL_METRIC.values()]
+    if scored:
+        scores = _benchmark(cfg, model, data, rank)
+        model.train()  # the harness left it in eval mode
+        out.update({m: scores[m] for m in scored} if rank == 0 else {})
+    return out if rank == 0 else {}
 
 
 def _benchmark(cfg, model, data, rank) -> dict:
