@@ -44,7 +44,7 @@ PRESETS: dict[str, Preset] = {
     "demo": Preset(size="1m", tokens=1_000_000, global_batch=32, lr=2e-3,
                    eval_tokens=32_768, log_every=20, eval_limit=100, eval_code_limit=20,
                    winrate_limit=20),
-    # The laptop study (docs/results/): the six ratios x 3 seeds on 2 cores in about 80 minutes.
+    # The laptop study (docs/results/laptop-study.md): the six ratios x 3 seeds on 2 cores in 70 minutes.
     # One worker a trial, two trials at once: on 2 cores that trained 1.35x the tokens per
     # second of one two-worker trial at a time (bench/sweep_throughput.py), with no all-reduce
     # and one trial's start-up and evaluation beside the other's training. Size 1m: this budget

@@ -80,20 +80,34 @@ class ChildRunCallback(MLflowLoggerCallback):
     def log_trial_result(self, iteration, trial, result):
         """A report's metrics in one `log_batch` (Ray's callback makes one call, one database
         transaction, per metric: a quarter of a second per report on a sqlite store)."""
-        step = result.get(TIMESTEPS_TOTAL) or result[TRAINING_ITERATION]
-        now = int(time.time() * 1000)
-        metrics = []
-        for key, value in flatten_dict(result).items():
-            try:
-                metrics.append(Metric(key, float(value), now, step))
-            except (TypeError, ValueError):  # strings and lists are not metrics (Ray skips them too)
-                continue
-        client = mlflow.MlflowClient(self.tracking_uri)
-        for start in range(0, len(metrics), BATCH):
-            client.log_batch(self._trial_runs[trial], metrics=metrics[start:start + BATCH])
+        log_result(mlflow.MlflowClient(self.tracking_uri), self._trial_runs[trial], result)
         if result.get("checkpoint_path") and trial in self._trial_runs:
             mlflow.MlflowClient(self.tracking_uri).set_tag(
                 self._trial_runs[trial], "checkpoint", result["checkpoint_path"])
+
+
+def result_metrics(result: dict, timestamp_ms: int | None = None) -> list[Metric]:
+    """A Tune result's numeric values as MLflow metrics at its step, as Ray's MLflow callback
+    logs them (step: Tune's training iteration)."""
+    step = result.get(TIMESTEPS_TOTAL) or result[TRAINING_ITERATION]
+    now = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    metrics = []
+    for key, value in flatten_dict(result).items():
+        if isinstance(value, str):
+            continue  # strings are not metrics (Ray skips them too), even "1.5"
+        try:
+            metrics.append(Metric(key, float(value), now, int(step)))
+        except (TypeError, ValueError):
+            continue
+    return metrics
+
+
+def log_result(client: mlflow.MlflowClient, run_id: str, result: dict, skip: set | None = None) -> int:
+    """Log a result's metrics in batches, leaving out (key, step) pairs in `skip`; how many."""
+    metrics = [m for m in result_metrics(result) if not skip or (m.key, m.step) not in skip]
+    for start in range(0, len(metrics), BATCH):
+        client.log_batch(run_id, metrics=metrics[start:start + BATCH])
+    return len(metrics)
 
 
 def results_frame(result_grid, axes: list[str], extra: tuple[str, ...] = ()) -> pd.DataFrame:

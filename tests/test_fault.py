@@ -136,6 +136,11 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_retraining_or_duplicate
               if "mlflow.parentRunId" in r.data.tags}
     assert "trial_finished" in before["0.0"].data.metrics and "trial_finished" not in before["1.0"].data.metrics
     trained_before = sorted(p.name for p in (storage / "train").iterdir())
+    # The interrupted sweep, as `python -m sweeps.status` reads it from Tune's records.
+    status = subprocess.run([sys.executable, "-m", "sweeps.status", "--storage", str(storage), "--experiment", "killed"],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0 and "2 trials: 1 finished" in status.stdout, status.stdout + status.stderr[-2000:]
+    assert "not yet, 1 trial(s) finished" in status.stdout
 
     done = subprocess.run([*cmd, "--resume"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

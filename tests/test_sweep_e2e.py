@@ -156,6 +156,53 @@ def test_resume_keeps_finished_trials(sweep):
     assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
 
 
+def test_status_lists_the_trials_and_the_optimum_of_a_finished_sweep(sweep):
+    import subprocess
+    import sys
+    storage = sweep[0]
+    done = subprocess.run([sys.executable, "-m", "sweeps.status", "--storage", str(storage), "--experiment", "e2e"],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "3 trials: 3 finished" in done.stdout
+    assert "Best code_ratio for nl_reasoning_bpb (the sweep's summary):" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if "FINISHED" in line]
+    assert len(rows) == 3 and all("100%" in r for r in rows)
+
+
+def test_sync_relogs_a_lost_child_run_from_tunes_records_once(sweep, tmp_path):
+    """A child run MLflow lost (here: deleted) is made again from Tune's results on disk, with
+    every metric at every step; a second sync finds nothing missing."""
+    import shutil
+
+    from sweeps.sync import sync
+    storage, client, _, children = sweep
+    shutil.copy(storage / "mlflow.db", tmp_path / "mlflow.db")  # the module's store stays as it was
+    shutil.copy(storage / "e2e.sweep.json", tmp_path / "e2e.sweep.json")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    import mlflow
+    copy = mlflow.MlflowClient(uri)
+    assert sync(tmp_path, "e2e", uri)["metrics_logged"] == 0  # the sweep itself missed nothing
+    lost = children[0]
+    copy.delete_run(lost.info.run_id)
+    first = sync(tmp_path, "e2e", uri)
+    assert first["runs_made"] == 1 and first["metrics_logged"] > 0
+    again = copy.search_runs([lost.info.experiment_id], f"tags.trial_id = '{lost.data.tags['trial_id']}'")
+    [remade] = again
+    assert remade.info.status == "FINISHED" and remade.info.run_name == lost.info.run_name
+    for key in ("loss", "val_bpb_text", "trial_finished"):
+        assert [(m.step, m.value) for m in copy.get_metric_history(remade.info.run_id, key)] == \
+            [(m.step, m.value) for m in client.get_metric_history(lost.info.run_id, key)]
+    assert sync(tmp_path, "e2e", uri) == {"trials": 3, "runs_made": 0, "metrics_logged": 0}
+
+
+def test_status_of_an_unknown_sweep_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "sweeps.status", "--storage", str(tmp_path), "--experiment", "nope"],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no sweep 'nope'" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
 def test_recipe_sweep_trains_shared_stages_once_and_judges_variants(prepared, tmp_path):
     """Two recipes sharing their first stages, as two one-worker trials at once: one trains the
     shared stages while the other waits for them. The code cooldown is then judged against the

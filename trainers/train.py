@@ -146,8 +146,7 @@ def train_loop_per_worker(config: dict) -> dict | None:
             if record is not None:  # trained before a restart
                 metrics = record["metrics"]
                 continue
-            metrics = _train_stage(cfg, i, folder, i == len(cfgs) - 1,
-                                   Path(resume_dir) if resumed_stage == i else None, launched_at)
+            metrics = _train_stage(cfg, i, folder, Path(resume_dir) if resumed_stage == i else None, launched_at)
             launched_at = None  # Ray's start-up is paid by the first stage only
     return metrics
 
@@ -157,7 +156,7 @@ def _stage_of(checkpoint_dir: Path) -> int:
     return json.loads(marker.read_text())["stage"] if marker.exists() else 0
 
 
-def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, last: bool, resume_dir: Path | None,
+def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: Path | None,
                  launched_at: float | None) -> dict | None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -223,15 +222,14 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, last: bool, 
                        trained_tokens=int(total.sum()) * cfg.seq_len, resumed_from_step=start_step)
     metrics.update(first_step_s=first_step_s or 0.0,
                    startup_s=(started_at - launched_at) if launched_at else 0.0)
-    metrics = {"step": cfg.steps, **metrics}
     if folder is None:  # a single run: its final checkpoint is Ray's
-        _report_with_checkpoint(metrics, step=cfg.steps, fed=fed, **saving)
+        _report_with_checkpoint({"step": cfg.steps, **metrics}, step=cfg.steps, fed=fed, **saving)
     else:  # a stage: its final checkpoint and record in its own folder, where later stages start from
         wrote = save_checkpoint(model, opt, cfg.steps, fed, cfg, data, rank, folder / "checkpoint", index)
         if wrote:
             write_record(folder, str(folder / "checkpoint"), metrics, cfg)
         _barrier()  # the next stage on every rank loads this checkpoint
-        ray.train.report(metrics)
+        ray.train.report({"step": cfg.steps, **metrics})
     return metrics if rank == 0 else None
 
 

@@ -1,0 +1,72 @@
+"""Benchmark: a real sweep, Optuna with ASHA against the full grid, in tokens trained and optimum.
+
+    python bench/real_asha.py [--preset smoke] [--trials 16] [--resolution 0.05]
+    # saves bench/results/real_asha.json
+
+The planted benchmark (bench/planted.py) knows its optimum; this one trains. In one process
+and one local Ray instance with its dashboard (ASHA needs it), `sweeps/ratio.py` runs twice
+on the same preset, one worker a trial: a grid over the code ratio at `--resolution`, then
+`--search optuna --asha --trials N` over [0, 1], both locating the optimum of `--metric`
+(held-out text bits-per-byte by default; no benchmarks, so the per-report metric is cheap).
+Figures: steps (hence tokens) each trained, their ratio (the target is at most 0.4), each
+optimum with its 95% interval, and their distance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import report  # noqa: E402
+
+
+def one(args, extra: list[str], storage: Path, name: str) -> dict:
+    import mlflow
+    from sweeps import ratio
+    start = time.perf_counter()
+    code = ratio.main(["--preset", args.preset, "--workers", "1", "--eval-suite", "none", "--metric", args.metric,
+                       "--storage", str(storage), "--experiment", name, *extra])
+    assert code == 0
+    client = mlflow.MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags).data
+    m = parent.metrics
+    return {"wall_s": time.perf_counter() - start, "budget_steps": m["budget_steps"], "trials": m["budget_trials"],
+            "best": m["best_code_ratio"], "low": m["best_code_ratio_low"], "high": m["best_code_ratio_high"],
+            "sentence": parent.tags["mlflow.note.content"].split("\n")[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="smoke", help="the sweeps' preset (default smoke)")
+    parser.add_argument("--trials", type=int, default=16, help="Optuna trials (default 16)")
+    parser.add_argument("--resolution", type=float, default=0.05, help="the grid's spacing (default 0.05)")
+    parser.add_argument("--metric", default="val_bpb_text", help="the optimum's metric (default val_bpb_text)")
+    args = parser.parse_args()
+
+    import numpy as np
+    import ray
+    ratios = ",".join(f"{r:g}" for r in np.round(np.linspace(0, 1, int(round(1 / args.resolution)) + 1), 6))
+    ray.init(num_cpus=2)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            grid = one(args, ["--ratios", ratios], Path(tmp) / "grid", "grid")
+            print("grid", grid, flush=True)
+            asha = one(args, ["--search", "optuna", "--asha", "--trials", str(args.trials)], Path(tmp) / "asha", "asha")
+            print("optuna+asha", asha, flush=True)
+    finally:
+        ray.shutdown()
+    results = {**{f"grid_{k}": v for k, v in grid.items()}, **{f"asha_{k}": v for k, v in asha.items()},
+               "budget_ratio": asha["budget_steps"] / grid["budget_steps"], "wall_ratio": asha["wall_s"] / grid["wall_s"],
+               "optimum_distance": abs(asha["best"] - grid["best"])}
+    report(results, "real_asha")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Re-log into MLflow what it missed of a sweep, from Tune's records on disk; idempotent.
+
+    python -m sweeps.sync --storage runs --experiment codemix-ratio
+
+Tune writes every result of every trial under STORAGE/tune whether or not the tracking
+server answers; the sweep logs them to MLflow as they come, and a server that was down or
+restarted meanwhile misses some. This reads each trial's results, finds its child run (by
+the `trial_id` tag under the sweep's parent run, making one as the sweep would if there is
+none) and logs every (metric, step) the run lacks. A second run finds nothing missing and
+logs nothing. A finished trial's run is marked finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _child_run(client, experiment_id: str, parent_id: str, trial, name: str) -> tuple[str, bool]:
+    """(run id, made): the trial's child run under the parent, made (as the sweep makes it) if missing."""
+    runs = client.search_runs([experiment_id], f"tags.trial_id = '{trial.trial_id}' and "
+                                               f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=1)
+    if runs:
+        return runs[0].info.run_id, False
+    run = client.create_run(experiment_id, run_name=name,
+                            tags={"mlflow.parentRunId": parent_id, "trial_id": trial.trial_id, "trial_name": name})
+    from mlflow.entities import Param
+    params = [Param(k, str(v)[:6000]) for k, v in trial.config.items()]
+    for start in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[start:start + 100])
+    return run.info.run_id, True
+
+
+def sync(storage: Path, experiment: str, tracking_uri: str) -> dict:
+    """Log what MLflow lacks; return counts: trials, runs made, metrics logged."""
+    import mlflow
+    from ray.tune import ExperimentAnalysis
+
+    from sweeps.runner import TrialName
+    from sweeps.status import trial_results
+    from sweeps.tracking import FINAL, log_result, result_metrics
+    state = storage / f"{experiment}.sweep.json"
+    if not state.exists():
+        raise ValueError(f"no sweep {experiment!r} under {storage} (no {state.name})")
+    sweep = json.loads(state.read_text())
+    client = mlflow.MlflowClient(tracking_uri)
+    parent = client.get_run(sweep["parent_run_id"])
+    axes = tuple(parent.data.params.get("axes", "code_ratio").split(","))
+    counts = {"trials": 0, "runs_made": 0, "metrics_logged": 0}
+    for trial in ExperimentAnalysis(sweep["tune_path"]).trials:
+        results = trial_results(trial)
+        if not results:
+            continue
+        run_id, made = _child_run(client, parent.info.experiment_id, parent.info.run_id, trial, TrialName(axes)(trial))
+        keys = {m.key for r in results for m in result_metrics(r, 0)}
+        have = {(key, m.step) for key in keys for m in client.get_metric_history(run_id, key)}
+        logged = sum(log_result(client, run_id, r, skip=have) for r in results)
+        if results[-1].get(FINAL) and client.get_run(run_id).info.status != "FINISHED":
+            client.set_terminated(run_id, "FINISHED")
+        if results[-1].get("checkpoint_path"):
+            client.set_tag(run_id, "checkpoint", results[-1]["checkpoint_path"])
+        counts["trials"] += 1
+        counts["runs_made"] += made
+        counts["metrics_logged"] += logged
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--storage", default="runs", help="the sweep's --storage (default runs)")
+    parser.add_argument("--experiment", default="codemix-ratio", help="the sweep's --experiment (default codemix-ratio)")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///STORAGE/mlflow.db)")
+    args = parser.parse_args(argv)
+    storage = Path(args.storage).expanduser().resolve()
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+    try:
+        counts = sync(storage, args.experiment, uri)
+    except ValueError as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    print(f"synced {counts['trials']} trials of {args.experiment!r}: {counts['runs_made']} child runs made, "
+          f"{counts['metrics_logged']} metric values logged", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
