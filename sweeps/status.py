@@ -128,17 +128,27 @@ def report(storage: Path, experiment: str, tracking_uri: str) -> bool:
     return bool(len(df)) and (total or 0) <= len(df) and df["state"].isin(DONE).all()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def sweep_parser(doc: str) -> argparse.ArgumentParser:
+    """The flags that name a sweep already run: where it stored its records, and MLflow."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--storage", default="runs", help="the sweep's --storage (default runs)")
     parser.add_argument("--experiment", default="codemix-ratio", help="the sweep's --experiment (default codemix-ratio)")
     parser.add_argument("--tracking-uri", default=None,
                         help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///STORAGE/mlflow.db)")
+    return parser
+
+
+def storage_and_uri(args: argparse.Namespace) -> tuple[Path, str]:
+    storage = Path(args.storage).expanduser().resolve()
+    return storage, args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = sweep_parser(__doc__)
     parser.add_argument("--watch", type=float, default=0, metavar="SECONDS",
                         help="print again every SECONDS until every trial is done (default: once)")
     args = parser.parse_args(argv)
-    storage = Path(args.storage).expanduser().resolve()
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+    storage, uri = storage_and_uri(args)
     try:
         _sweep(storage, args.experiment)
         if args.watch < 0:

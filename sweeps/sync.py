@@ -12,9 +12,7 @@ logs nothing. A finished trial's run is marked finished.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -69,14 +67,10 @@ def sync(storage: Path, experiment: str, tracking_uri: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--storage", default="runs", help="the sweep's --storage (default runs)")
-    parser.add_argument("--experiment", default="codemix-ratio", help="the sweep's --experiment (default codemix-ratio)")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///STORAGE/mlflow.db)")
+    from sweeps.status import storage_and_uri, sweep_parser
+    parser = sweep_parser(__doc__)
     args = parser.parse_args(argv)
-    storage = Path(args.storage).expanduser().resolve()
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+    storage, uri = storage_and_uri(args)
     try:
         counts = sync(storage, args.experiment, uri)
     except ValueError as e:
