@@ -54,17 +54,25 @@ class Optimum:
 
 def _fit(x: np.ndarray, y: np.ndarray, span: float, kernel=None, gap: float = 0.0) -> GaussianProcessRegressor:
     """The curve: constant x RBF + white noise; the length scale no shorter than the gap
-    between tried points (shorter would only interpolate the noise)."""
+    between tried points (shorter would only interpolate the noise). With `kernel`: that
+    kernel, not optimised again."""
+    if kernel is not None:
+        return refit(x[:, None], y, kernel)
     shortest = max(gap, 0.05 * span)
     gp = GaussianProcessRegressor(
-        kernel if kernel is not None else (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(max(0.3 * span, shortest),
-                                                                                  (shortest, 10 * span))
-                                           + WhiteKernel(0.1, (1e-6, 10.0))),
-        normalize_y=True, optimizer=None if kernel is not None else "fmin_l_bfgs_b",
-        n_restarts_optimizer=0 if kernel is not None else 2, random_state=SEED)
+        ConstantKernel(1.0, (1e-3, 1e3)) * RBF(max(0.3 * span, shortest), (shortest, 10 * span))
+        + WhiteKernel(0.1, (1e-6, 10.0)), normalize_y=True, n_restarts_optimizer=2, random_state=SEED)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return gp.fit(x[:, None], y)
+
+
+def refit(X: np.ndarray, y: np.ndarray, kernel) -> GaussianProcessRegressor:
+    """A process with a fitted kernel, kept fixed, conditioned on other points (rows of X)."""
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None, random_state=SEED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return gp.fit(X, y)
 
 
 def locate(x, y, mode: str, replicates: int = REPLICATES) -> Optimum:
@@ -122,12 +130,15 @@ def _no_signal_p(x: np.ndarray, y: np.ndarray, gp: GaussianProcessRegressor) -> 
 
 def leave_one_out(x: np.ndarray, y: np.ndarray, kernel) -> tuple[float, float]:
     """How well the fit predicts a trial it has not seen: each trial left out in turn, the
-    process (kernel fixed) refitted on the rest and asked for it. (MAE, Spearman's rho)."""
+    process (kernel fixed) refitted on the rest and asked for it. (MAE, Spearman's rho).
+    `x`: one value per trial, or a row of values per trial (a fit over several axes)."""
     from scipy.stats import spearmanr
-    if len(x) < 3:
+    X = np.asarray(x, dtype=float)
+    X = X[:, None] if X.ndim == 1 else X
+    if len(X) < 3:
         return float("nan"), float("nan")
-    pred = np.array([_fit(np.delete(x, i), np.delete(y, i), np.ptp(x), kernel).predict(x[i:i + 1, None])[0]
-                     for i in range(len(x))])
+    pred = np.array([refit(np.delete(X, i, axis=0), np.delete(y, i), kernel).predict(X[i:i + 1])[0]
+                     for i in range(len(X))])
     rho = spearmanr(pred, y).statistic if np.ptp(y) > 0 and np.ptp(pred) > 0 else float("nan")
     return float(np.abs(pred - y).mean()), float(rho)
 

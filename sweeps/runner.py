@@ -157,9 +157,10 @@ def _param_space(spec: SweepSpec, axes: list[Axis], base: dict, steps: int):
                  "seed": tune.grid_search(list(spec.seeds))}, None, None, 1)
 
     import optuna
-    objectives, modes = list(spec.objectives), [metric_mode(m) for m in spec.objectives]
-    searcher = OptunaSearch(space=DefineByRun(tuple(axes), spec.seeds), metric=objectives if spec.pareto else spec.metric,
-                            mode=modes if spec.pareto else spec.mode,
+    # With --pareto, multi-objective TPE: Tune takes a list of metrics and one of modes.
+    metric, mode = (list(spec.objectives), [metric_mode(m) for m in spec.objectives]) if spec.pareto \
+        else (spec.metric, spec.mode)
+    searcher = OptunaSearch(space=DefineByRun(tuple(axes), spec.seeds), metric=metric, mode=mode,
                             sampler=optuna.samplers.TPESampler(seed=spec.seeds[0], n_startup_trials=min(10, spec.trials // 3 + 1)))
     scheduler = None
     if spec.asha:

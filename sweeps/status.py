@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -91,7 +92,7 @@ def planned(params: dict, axes: list[str]) -> int | None:
         return int(params["trials"])
     try:
         sizes = [len(params["grid" if i == 0 else f"grid_{a}"].split(",")) for i, a in enumerate(axes)]
-        return int(pd.Series(sizes).prod()) * int(params["seeds"])
+        return math.prod(sizes) * int(params["seeds"])
     except (KeyError, ValueError):
         return None
 

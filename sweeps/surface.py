@@ -21,6 +21,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
+from sweeps.optimum import leave_one_out
+
 LATTICE = 41
 SEED = 0
 
@@ -40,15 +42,10 @@ def _scaled(a: np.ndarray) -> tuple[np.ndarray, float, float]:
     return (a - lo) / (hi - lo), lo, hi
 
 
-def _fit(X: np.ndarray, y: np.ndarray, kernel=None, shortest=(0.05, 0.05)) -> GaussianProcessRegressor:
-    if kernel is None:
-        kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF([max(0.3, s) for s in shortest], [(s, 10.0) for s in shortest])
-                  + WhiteKernel(0.1, (1e-6, 10.0)))
-        optimizer, restarts = "fmin_l_bfgs_b", 2
-    else:
-        optimizer, restarts = None, 0
-    gp = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=optimizer, n_restarts_optimizer=restarts,
-                                  random_state=SEED)
+def _fit(X: np.ndarray, y: np.ndarray, shortest=(0.05, 0.05)) -> GaussianProcessRegressor:
+    kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF([max(0.3, s) for s in shortest], [(s, 10.0) for s in shortest])
+              + WhiteKernel(0.1, (1e-6, 10.0)))
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=SEED)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return gp.fit(X, y)
@@ -70,19 +67,9 @@ def fit_surface(a, b, y, mode: str) -> Surface:
     sign = 1.0 if mode == "max" else -1.0
     i, j = np.unravel_index(int(np.argmax(sign * mean)), mean.shape)
     best = (float(alo + u[j] * (ahi - alo)), float(blo + u[i] * (bhi - blo)))
-    mae, rho = _leave_one_out(X, y, gp.kernel_)
+    mae, rho = leave_one_out(X, y, gp.kernel_)  # the same check as the one-axis fit's
     return Surface(best, float(mean[i, j]), mode, mae, rho,
                    {"x": (alo + u * (ahi - alo)).tolist(), "y": (blo + u * (bhi - blo)).tolist(), "mean": mean.tolist()})
-
-
-def _leave_one_out(X: np.ndarray, y: np.ndarray, kernel) -> tuple[float, float]:
-    from scipy.stats import spearmanr
-    if len(y) < 4:
-        return float("nan"), float("nan")
-    pred = np.array([_fit(np.delete(X, k, axis=0), np.delete(y, k), kernel).predict(X[k:k + 1])[0]
-                     for k in range(len(y))])
-    rho = spearmanr(pred, y).statistic if np.ptp(y) > 0 and np.ptp(pred) > 0 else float("nan")
-    return float(np.abs(pred - y).mean()), float(rho)
 
 
 def plot_surface(a, b, y, surface: Surface, names: tuple[str, str], metric: str, path) -> None:

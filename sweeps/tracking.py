@@ -80,10 +80,10 @@ class ChildRunCallback(MLflowLoggerCallback):
     def log_trial_result(self, iteration, trial, result):
         """A report's metrics in one `log_batch` (Ray's callback makes one call, one database
         transaction, per metric: a quarter of a second per report on a sqlite store)."""
-        log_result(mlflow.MlflowClient(self.tracking_uri), self._trial_runs[trial], result)
-        if result.get("checkpoint_path") and trial in self._trial_runs:
-            mlflow.MlflowClient(self.tracking_uri).set_tag(
-                self._trial_runs[trial], "checkpoint", result["checkpoint_path"])
+        client = mlflow.MlflowClient(self.tracking_uri)
+        log_result(client, self._trial_runs[trial], result)
+        if result.get("checkpoint_path"):
+            client.set_tag(self._trial_runs[trial], "checkpoint", result["checkpoint_path"])
 
 
 def result_metrics(result: dict, timestamp_ms: int | None = None) -> list[Metric]:
@@ -94,7 +94,7 @@ def result_metrics(result: dict, timestamp_ms: int | None = None) -> list[Metric
     metrics = []
     for key, value in flatten_dict(result).items():
         if isinstance(value, str):
-            continue  # strings are not metrics (Ray skips them too), even "1.5"
+            continue  # paths and names; Ray would log a string that parses as a number, none of ours do
         try:
             metrics.append(Metric(key, float(value), now, int(step)))
         except (TypeError, ValueError):

@@ -5,7 +5,7 @@ import mlflow
 import pandas as pd
 
 from sweeps.pareto import front
-from sweeps.tracking import log_summary
+from sweeps.tracking import log_summary, tracking
 
 
 def _df():
@@ -25,12 +25,13 @@ def test_the_front_holds_the_points_no_other_beats_on_both():
 
 
 def test_a_sweep_with_two_objectives_logs_the_front_on_its_parent(tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.create_experiment("two", artifact_location=(tmp_path / "artifacts").as_uri())
-    mlflow.set_experiment("two")
-    with mlflow.start_run() as run:
-        log_summary(_df(), ["code_ratio"], "nl_reasoning_bpb", "min", pareto=("code_bpb", "min"))
-    client = mlflow.MlflowClient()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with tracking(uri):  # puts back MLFLOW_TRACKING_URI, which later tests' subprocesses would inherit
+        mlflow.create_experiment("two", artifact_location=(tmp_path / "artifacts").as_uri())
+        mlflow.set_experiment("two")
+        with mlflow.start_run() as run:
+            log_summary(_df(), ["code_ratio"], "nl_reasoning_bpb", "min", pareto=("code_bpb", "min"))
+    client = mlflow.MlflowClient(uri)
     data = client.get_run(run.info.run_id).data
     assert data.tags["pareto_front"] == "code_ratio=0; code_ratio=0.25; code_ratio=0.5; code_ratio=1"
     assert "Pareto front of nl_reasoning_bpb and code_bpb (4 of 5 points" in data.tags["mlflow.note.content"]

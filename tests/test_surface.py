@@ -25,18 +25,19 @@ def test_a_two_numeric_axis_sweep_logs_the_surface_on_its_parent_run(tmp_path):
     import mlflow
     import pandas as pd
 
-    from sweeps.tracking import log_summary
+    from sweeps.tracking import log_summary, tracking
     rng = np.random.default_rng(2)
     a, b = np.meshgrid([0.0, 0.25, 0.5, 0.75, 1.0], [0.0, 0.5, 1.0])
     df = pd.DataFrame({"code_ratio": a.ravel(), "synthetic_share": b.ravel(), "seed": 0})
     df["val_bpb_text"] = 3 + (df.code_ratio - 0.3) ** 2 + 0.2 * (df.synthetic_share - 0.5) ** 2 \
         + rng.normal(0, 0.003, len(df))
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.create_experiment("plane", artifact_location=(tmp_path / "artifacts").as_uri())  # not ./mlruns
-    mlflow.set_experiment("plane")
-    with mlflow.start_run() as run:
-        log_summary(df, ["code_ratio", "synthetic_share"], "val_bpb_text", "min")
-    client = mlflow.MlflowClient()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with tracking(uri):  # puts back MLFLOW_TRACKING_URI, which later tests' subprocesses would inherit
+        mlflow.create_experiment("plane", artifact_location=(tmp_path / "artifacts").as_uri())  # not ./mlruns
+        mlflow.set_experiment("plane")
+        with mlflow.start_run() as run:
+            log_summary(df, ["code_ratio", "synthetic_share"], "val_bpb_text", "min")
+    client = mlflow.MlflowClient(uri)
     logged = client.get_run(run.info.run_id).data
     assert abs(logged.metrics["surface_best_code_ratio_val_bpb_text"] - 0.3) <= 0.1
     assert "surface_loo_mae_val_bpb_text" in logged.metrics
