@@ -11,8 +11,8 @@ interval comes from a bootstrap: each replicate resamples the trials of every sw
 (its seeds) with replacement, refits the process with the full fit's kernel, draws a few
 functions from its posterior over a fine grid and takes each function's best; the 2.5% and
 97.5% quantiles of those bests are the interval, and how often each tried point beats the
-others is its `p_best`. An interior optimum is claimed only when the interval excludes both
-ends of the swept range; otherwise the summary says where the interval reaches. A curve that
+others is its `p_best`. An interior optimum is claimed only when the interval stops short of
+both ends of the swept range (by a quarter of the smallest gap between tried points); otherwise the summary says where the interval reaches. A curve that
 explains the trials no better than a flat line plus noise (a likelihood-ratio test, 5%)
 locates nothing: its interval is the whole range. The same
 fit is the sweep's surrogate: it predicts the metric between the tried points, and its
@@ -31,9 +31,12 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
 REPLICATES = 200  # resamples of the trials
 DRAWS = 5          # posterior functions drawn per resample
-GRID = 101
-ALPHA = 0.05  # a curve that a flat line explains at this level locates no optimum  # points of the fine grid the fit is read on
+GRID = 101  # points of the fine grid the fit is read on
+ALPHA = 0.05  # a curve that a flat line explains at this level locates no optimum
 SEED = 0
+# An interval excludes an end of the range only when it stops this share of the smallest gap
+# between tried points inside it: an interval ending at 0.99 of [0, 1] reaches the end.
+MARGIN = 0.25
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Optimum:
     loo_mae: float = float("nan")       # the fit as a surrogate: leave-one-trial-out absolute error
     loo_spearman: float = float("nan")  # and the rank correlation of those predictions with the truth
     p_flat: float = 0.0    # p-value that the metric is flat across the range (curve vs flat line + noise)
+    margin: float = 0.0    # how far inside each end the interval must stop to count as excluding it
 
 
 def _fit(x: np.ndarray, y: np.ndarray, span: float, kernel=None, gap: float = 0.0) -> GaussianProcessRegressor:
@@ -109,11 +113,11 @@ def locate(x, y, mode: str, replicates: int = REPLICATES) -> Optimum:
     if p_signal >= ALPHA:  # the curve explains no more than a flat line plus noise: no optimum to locate
         low, high = float(lo), float(hi)
     mae, rho = leave_one_out(x, y, gp.kernel_)
-    step = (hi - lo) / (GRID - 1)
-    interior = bool(low > lo + step / 2 and high < hi - step / 2)
+    margin = MARGIN * float(np.diff(points).min())
+    interior = bool(low > lo + margin and high < hi - margin)
     return Optimum(float(grid[best_i]), low, high, float(mean[best_i]), mode, interior,
                    {float(p): float(w / wins.sum()) for p, w in zip(points, wins)}, seeds,
-                   {"x": grid.tolist(), "mean": mean.tolist(), "sd": sd.tolist()}, mae, rho, p_signal)
+                   {"x": grid.tolist(), "mean": mean.tolist(), "sd": sd.tolist()}, mae, rho, p_signal, margin)
 
 
 def _no_signal_p(x: np.ndarray, y: np.ndarray, gp: GaussianProcessRegressor) -> float:
@@ -155,8 +159,8 @@ def describe(metric: str, axis: str, opt: Optimum) -> str:
         text = (f"{metric} is best at {name} {opt.best:.2f} (95% interval {span}, inside the swept range; "
                 f"tried point most often best: {likely:g}, p = {opt.p_best[likely]:.2f})")
     else:
-        ends = sorted({p for p in (min(opt.p_best), max(opt.p_best))
-                       if (p == min(opt.p_best) and opt.low <= p + 1e-9) or (p == max(opt.p_best) and opt.high >= p - 1e-9)})
+        lo, hi = min(opt.p_best), max(opt.p_best)
+        ends = [p for p, reached in ((lo, opt.low <= lo + opt.margin), (hi, opt.high >= hi - opt.margin)) if reached]
         text = (f"no interior optimum of {metric} can be claimed: the fit's best {name} is {opt.best:.2f} but its "
                 f"95% interval {span} reaches the end of the swept range ({', '.join(f'{e:g}' for e in ends)}); "
                 f"tried point most often best: {likely:g}, p = {opt.p_best[likely]:.2f}")

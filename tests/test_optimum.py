@@ -29,6 +29,15 @@ def test_an_optimum_at_the_end_of_the_range_is_not_called_interior():
     assert "no interior optimum" in describe("m", "code_ratio", opt)
 
 
+def test_an_interval_stopping_just_short_of_the_end_still_reaches_it():
+    """0.99 of [0, 1] is the end for a grid whose points are 0.1 apart: the interval must stop
+    a quarter of that gap inside (the laptop study's code metrics ended at 0.98-0.99)."""
+    opt = locate(*planted(0.93, noise=0.01, seeds=3), mode="min")
+    assert 1.0 - opt.margin < opt.high < 1.0 and opt.low > 0.5
+    assert not opt.interior
+    assert "reaches the end of the swept range (1)" in describe("m", "code_ratio", opt)
+
+
 def test_higher_is_better_metrics_are_maximised():
     x, y = planted(0.3, noise=0.01, seeds=2)
     up, down = locate(x, -y, mode="max"), locate(x, y, mode="min")
