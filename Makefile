@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test setup
+.PHONY: demo test setup browser
 setup: $(VENV)/.installed
 
 # torch is pinned to 2.13.0 in pyproject.toml: pip takes the CPU wheel, not a multi-GB CUDA build.
@@ -18,5 +18,13 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(PY) sweeps/ratio.py --preset demo
 
-test: setup
+# The MLflow UI test drives Debian's Chromium through its ChromeDriver (nothing downloads a
+# browser of its own); installed here when missing and this user may run apt-get.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }; } || \
+	    echo "make: no chromium/chromedriver and not root: install Debian's chromium and chromium-driver for the UI test"; }
+
+test: setup browser
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest

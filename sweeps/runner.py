@@ -30,6 +30,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from sweeps.cluster import check_shared, connect
 from sweeps.spec import SweepSpec, metric_mode
 from sweeps.tracking import ChildRunCallback, compared, histories, log_summary, numeric, results_frame, tracking
 from sweeps.trial import TRAIN_FIELDS, derived, run_trial
@@ -47,6 +48,8 @@ REUSE_TRIAL_ACTORS = True
 # ASHA: rungs at a ninth and a third of the budget, a third of the trials promoted at each.
 ASHA_REDUCTION = 3
 REPORTS_TRACKED = 9  # reports per trial when the metric is tracked during training
+# MLflow 3's UI opens an experiment without this tag in its GenAI view ("Traces 0").
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 @dataclass(frozen=True)
@@ -222,8 +225,8 @@ def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trai
         base = _params(spec, {**{a.name: a.values[0] for a in axes}, "seed": spec.seeds[0]}, str(data.manifest))
         params = sweep_params(spec, data, axes)
     steps = base.get("steps") or TrainConfig(**{k: v for k, v in base.items() if k in TRAIN_FIELDS}).steps
-    if not ray.is_initialized():
-        ray.init()  # joins $RAY_ADDRESS or this machine's running cluster, else starts a local one
+    connect()  # joins $RAY_ADDRESS or this machine's running cluster, else starts a local one
+    check_shared(spec.storage)  # several nodes: each must see the storage, before any trial starts
     if spec.asha and data is not None:  # a training sweep (the planted one trains nothing)
         _check_state_api()
     with tracking(spec.tracking_uri):
@@ -235,7 +238,9 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
     if spec.tracking_uri.startswith("sqlite:") and mlflow.get_experiment_by_name(spec.experiment) is None:
         # Beside the sqlite store, not in ./mlruns of whatever folder the sweep was started from.
         mlflow.create_experiment(spec.experiment, artifact_location=(spec.storage / "artifacts").as_uri())
-    mlflow.set_experiment(spec.experiment)
+    experiment = mlflow.set_experiment(spec.experiment)
+    if EXPERIMENT_KIND[0] not in experiment.tags:  # the UI's training-runs view, not its GenAI one
+        mlflow.set_experiment_tag(*EXPERIMENT_KIND)
     state = _state_file(spec)
     previous = json.loads(state.read_text()) if spec.resume and state.exists() else None
     if spec.resume and previous is None:
@@ -264,7 +269,7 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                 run_config=tune.RunConfig(
                     name=name, storage_path=str(spec.storage / "tune"),
                     callbacks=[ChildRunCallback(tracking_uri=spec.tracking_uri,
-                                                experiment_name=spec.experiment,
+                                                experiment_name=spec.experiment, storage=str(spec.storage),
                                                 tags={"mlflow.parentRunId": parent.info.run_id,
                                                       "sweep": spec.experiment})]))
             state.write_text(json.dumps({"parent_run_id": parent.info.run_id,
@@ -291,6 +296,11 @@ def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> 
     for metric, b in best.items():
         print(f"  {b['sentence']}")
     print(f"\nMLflow parent run {run_id} in {tracking_uri}")
-    if tracking_uri.startswith("sqlite:///"):
+    # MLflow 3's UI opens on its GenAI view unless asked for the model-training one.
+    page = f"#/experiments/{mlflow.MlflowClient(tracking_uri).get_run(run_id).info.experiment_id}/runs/{run_id}?workflowType=machine_learning"
+    if tracking_uri.startswith(("http://", "https://")):
+        print(f"  open {tracking_uri.rstrip('/')}/{page}")
+    elif tracking_uri.startswith("sqlite:///"):
         print(f"  look at it with:  mlflow ui --backend-store-uri {tracking_uri}")
+        print(f"  then open http://127.0.0.1:5000/{page}")
     sys.stdout.flush()

@@ -189,6 +189,7 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     if args.resume and not (storage / f"{args.experiment}.sweep.json").exists():
         raise ValueError(f"--resume: no sweep {args.experiment!r} stored under {storage}")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+    check_tracking(tracking)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.remote_documents < 1:
@@ -217,6 +218,29 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     spec.registry()  # unknown languages fail here, before anything starts
     spec.train_config(code_ratio=0.0, seed=0)  # the code mix and synthetic share are checked here
     return spec
+
+
+TRACKING_TIMEOUT_S = 5.0
+
+
+def check_tracking(uri: str, timeout: float = TRACKING_TIMEOUT_S) -> None:
+    """A tracking server must answer before anything starts (MLflow's own client would retry
+    for minutes). An http(s) URI is asked for the server's /health page."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            if response.status == 200:
+                return
+            why = f"HTTP {response.status}"
+    except urllib.error.HTTPError as e:
+        why = f"HTTP {e.code}"
+    except (urllib.error.URLError, OSError) as e:
+        why = str(getattr(e, "reason", e))
+    raise ValueError(f"MLflow tracking server {uri} does not answer ({why}): start it, or unset "
+                     "MLFLOW_TRACKING_URI to use the sqlite store under --storage")
 
 
 def check_metric(metric: str, eval_suite: str, eval_tasks: str = "", allow_code_execution: bool = False) -> None:

@@ -52,10 +52,74 @@ def tracking(uri: str):
         mlflow.set_tracking_uri(before)
 
 
+# While the tracking server does not answer, the sweep's driver asks it once a report at most
+# this fast (MLflow's client would retry for minutes, holding up Tune's loop), then skips it
+# for OUTAGE_S: Tune's results on disk are the record, and sweeps/sync.py logs what was missed.
+QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+OUTAGE_S = 15.0
+
+
+@contextmanager
+def _quick_requests():
+    before = {k: os.environ.get(k) for k in QUICK}
+    os.environ.update({k: v for k, v in QUICK.items() if before[k] is None})  # a user's own setting stays
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
 class ChildRunCallback(MLflowLoggerCallback):
-    """Per-trial MLflow runs nested under the sweep's parent run, tagged with Tune's trial id."""
+    """Per-trial MLflow runs nested under the sweep's parent run, tagged with Tune's trial id.
+    A tracking server that stops answering mid-sweep stops nothing: training goes on, the
+    callback says so once and tries again later (a trial's run is made when it can be)."""
+
+    def __init__(self, *args, storage: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.storage = storage
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self.missed = 0  # trial events MLflow did not get
+
+    def _guarded(self, what, *args) -> None:
+        if time.monotonic() < self._retry_at:
+            self.missed += 1
+            return
+        try:
+            with _quick_requests():
+                what(*args)
+        except Exception as e:  # noqa: BLE001 - any failure to log must not stop training
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                print(f"[mlflow] {self.tracking_uri} did not answer ({type(e).__name__}): training goes on; "
+                      f"once it is back, `python -m sweeps.sync --storage {self.storage or 'STORAGE'} --experiment "
+                      f"{self.experiment_name}` logs what it missed", flush=True)
+            self._retry_at = time.monotonic() + OUTAGE_S
+            self.missed += 1
+            return
+        if self._down_since is not None:
+            print(f"[mlflow] {self.tracking_uri} answers again after {time.monotonic() - self._down_since:.0f} s",
+                  flush=True)
+            self._down_since = None
+
+    def on_experiment_end(self, trials, **info):
+        if self.missed:
+            print(f"[mlflow] {self.missed} trial events did not reach {self.tracking_uri} while it was down; "
+                  f"`python -m sweeps.sync --storage {self.storage or 'STORAGE'} --experiment {self.experiment_name}` "
+                  "logs them from Tune's records", flush=True)
 
     def log_trial_start(self, trial):
+        self._guarded(self._start, trial)
+
+    def log_trial_result(self, iteration, trial, result):
+        self._guarded(self._result, trial, result)
+
+    def log_trial_end(self, trial, failed: bool = False):
+        self._guarded(self._end, trial, failed)
+
+    def _start(self, trial):
         client = mlflow.MlflowClient(self.tracking_uri)
         if trial not in self._trial_runs:  # a trial resumed after the driver died keeps its run
             existing = self._run_of(client, trial.trial_id)
@@ -64,6 +128,10 @@ class ChildRunCallback(MLflowLoggerCallback):
                 client.update_run(existing, status="RUNNING")
         super().log_trial_start(trial)
         client.set_tag(self._trial_runs[trial], "trial_id", trial.trial_id)
+
+    def _end(self, trial, failed: bool):
+        if trial in self._trial_runs:
+            super().log_trial_end(trial, failed)
 
     def _run_of(self, client: mlflow.MlflowClient, trial_id: str) -> str | None:
         """The child run this sweep already made for the trial (Ray's own callback would make a
@@ -77,9 +145,11 @@ class ChildRunCallback(MLflowLoggerCallback):
                                   max_results=1)
         return runs[0].info.run_id if runs else None
 
-    def log_trial_result(self, iteration, trial, result):
+    def _result(self, trial, result):
         """A report's metrics in one `log_batch` (Ray's callback makes one call, one database
         transaction, per metric: a quarter of a second per report on a sqlite store)."""
+        if trial not in self._trial_runs:  # its start was missed while the server was down
+            self._start(trial)
         client = mlflow.MlflowClient(self.tracking_uri)
         log_result(client, self._trial_runs[trial], result)
         if result.get("checkpoint_path"):

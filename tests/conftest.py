@@ -80,3 +80,43 @@ def head(tmp_path, prepared):
         current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
         if current.exists() and current.read_text().strip().endswith(f":{gcs}"):
             current.unlink()
+
+
+class MlflowServer:
+    """A real `mlflow server` on 127.0.0.1 (runs in a sqlite database, artefacts proxied to a
+    folder, as cluster.yaml proxies them to S3), in its own process group: stopped and
+    restarted by that process id, on the same port and database."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port, self.proc = folder, _free_port(), None
+        self.uri = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "MlflowServer":
+        log = open(self.folder / "mlflow-server.log", "a")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
+             "--artifacts-destination", (self.folder / "artifacts").as_uri()],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_for(f"{self.uri}/health", 120)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
