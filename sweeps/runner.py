@@ -48,6 +48,7 @@ REUSE_TRIAL_ACTORS = True
 # ASHA: rungs at a ninth and a third of the budget, a third of the trials promoted at each.
 ASHA_REDUCTION = 3
 REPORTS_TRACKED = 9  # reports per trial when the metric is tracked during training
+TRIAL_RETRIES = 2    # a trial is run again this often after its process died (a node lost)
 # MLflow 3's UI opens an experiment without this tag in its GenAI view ("Traces 0").
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
@@ -268,6 +269,9 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                                             reuse_actors=REUSE_TRIAL_ACTORS and scheduler is None),
                 run_config=tune.RunConfig(
                     name=name, storage_path=str(spec.storage / "tune"),
+                    # A trial whose actor died with its node runs again; its Train run, found by
+                    # name in the storage, resumes from its last checkpoint.
+                    failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
                     callbacks=[ChildRunCallback(tracking_uri=spec.tracking_uri,
                                                 experiment_name=spec.experiment, storage=str(spec.storage),
                                                 tags={"mlflow.parentRunId": parent.info.run_id,

@@ -48,38 +48,60 @@ def _wait_for(url: str, seconds: float) -> None:
     raise TimeoutError(f"{url} did not answer within {seconds} s")
 
 
+def ray_env(**extra) -> dict:
+    """The environment of a test's own Ray cluster and its clients: Ray 2.59+ turns token auth
+    on for `ray start`, and head, nodes and clients must agree, so all get the same mode and a
+    token of this cluster's own (no ~/.ray file is read or written)."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), **extra}
+
+
+def start_node(args: list[str], env: dict, log: Path, wrap: list[str] | None = None) -> subprocess.Popen:
+    """`ray start --block ARGS` in its own process group (`wrap`: a command that runs it, e.g.
+    in another mount namespace, ending in `exec ray start ...`)."""
+    cmd = wrap or ["ray", "start", "--block", *args]
+    return subprocess.Popen(cmd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_node(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    """Stop a node we started, by its process group: SIGTERM, then SIGKILL after 10 s
+    (`ray start --block` takes ~30 s to stop on its own)."""
+    if proc.poll() is not None and sig == signal.SIGTERM:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def forget_cluster(gcs_port: int) -> None:
+    """`ray start` recorded this head as the machine's current cluster; a later plain
+    `ray.init()` would try to join it. Remove the record if it is still ours."""
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    if current.exists() and current.read_text().strip().endswith(f":{gcs_port}"):
+        current.unlink()
+
+
 @pytest.fixture
 def head(tmp_path, prepared):
     """A real `ray start --head --block` on 127.0.0.1 in its own process group, stopped by that
     process id when the test is done, whatever happened."""
-    # Ray 2.59+ turns token auth on for `ray start`; head and client must agree, so both get
-    # the same mode and a token of this test's own (no ~/.ray file is read or written).
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    env = ray_env()
     gcs, dashboard = _free_port(), _free_port()
-    log = open(tmp_path / "head.log", "w")
-    proc = subprocess.Popen(
-        ["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-         "--num-cpus=2"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_node(["--head", "--node-ip-address=127.0.0.1", f"--port={gcs}", "--include-dashboard=true",
+                       "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2"],
+                      env, tmp_path / "head.log")
     try:
         address = f"http://127.0.0.1:{dashboard}"
         _wait_for(f"{address}/api/version", 120)
         yield {"dashboard": address, "gcs": f"127.0.0.1:{gcs}", "env": env}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the head we started, by its process group
-        try:
-            proc.wait(timeout=10)  # `ray start --block` takes ~30 s to stop on its own: no need to wait
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-        # `ray start` recorded this head as the machine's current cluster; a later plain
-        # `ray.init()` would try to join it. Remove the record if it is still ours.
-        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-        if current.exists() and current.read_text().strip().endswith(f":{gcs}"):
-            current.unlink()
+        stop_node(proc)
+        forget_cluster(gcs)
 
 
 class MlflowServer:
