@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import ray
+import ray.exceptions
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 CHECK_TIMEOUT_S = 120.0  # a node's first task starts a worker process: seconds on busy cores
@@ -27,9 +28,10 @@ def connect() -> None:
         return
     try:
         ray.init()
-    except (ConnectionError, RuntimeError, ValueError) as e:
+    except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as e:
         first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
-        token = "token" in str(e).lower() or "auth" in str(e).lower()
+        first = first.split(". ")[0]  # Ray's messages go on for several sentences
+        token = isinstance(e, ray.exceptions.AuthenticationError) or "token" in str(e).lower()
         hint = (" (a token-protected cluster: set RAY_AUTH_MODE=token and the cluster's token in "
                 "RAY_AUTH_TOKEN or ~/.ray/auth_token)" if token else "")
         raise ValueError(f"cannot join the Ray cluster: {first[:300]}{hint}") from None

@@ -80,6 +80,20 @@ def test_unwritable_storage_is_refused(tmp_path):
     assert str(target) in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_tracking_server_that_does_not_answer_is_refused_in_seconds(tmp_path):
+    import socket
+    import time
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    done = ratio("--preset", "smoke", "--storage", str(tmp_path),
+                 env={**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"})
+    assert done.returncode == 2 and time.monotonic() - start < 60
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert f"MLflow tracking server http://127.0.0.1:{port} does not answer" in done.stderr
+
+
 @pytest.mark.parametrize("args, named", [
     (["--winrate-baseline", "text_only/none"], "no judge"),
     (["--winrate-baseline", "poetry/none", "--judge", "http://127.0.0.1:9/v1"], "'poetry/none' is not a variant"),

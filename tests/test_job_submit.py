@@ -30,3 +30,17 @@ def test_job_submit_runs_the_smoke_sweep(head, tmp_path):
     client = mlflow.MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("submitted").experiment_id])
     assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 2
+
+
+def test_a_token_protected_cluster_reached_without_the_token_is_refused_in_one_line(head, tmp_path):
+    env = {k: v for k, v in head["env"].items() if k != "RAY_AUTH_TOKEN"}
+    env.update(RAY_ADDRESS=head["gcs"], HOME=str(tmp_path))  # no ~/.ray/auth_token either
+    start = time.monotonic()
+    done = subprocess.run(["python", "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0", "--eval-suite", "none",
+                           "--storage", str(tmp_path / "runs")], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "cannot join the Ray cluster" in errors[0] and "token" in errors[0], done.stderr[-3000:]
+    assert not (tmp_path / "runs" / "tune").exists()
+    print(f"refused in {time.monotonic() - start:.1f} s: {errors[0]}")
