@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None, doc: str = __doc__, experiment: str = "c
         if args.search != "grid":
             raise ValueError("recipes are named variants: use --search grid")
         spec = resolve(args)
+        if "://" in str(spec.storage):
+            raise ValueError(f"--storage {spec.storage}: a recipe sweep shares trained stages between trials in a "
+                             "folder (with file locks): give a local or mounted folder (NFS, EFS)")
         recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
         cooldowns = [c.strip() for c in args.cooldowns.split(",") if c.strip()]
         if not recipes or not cooldowns:

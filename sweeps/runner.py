@@ -30,6 +30,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from sweeps import store
 from sweeps.cluster import check_shared, connect
 from sweeps.spec import SweepSpec, metric_mode
 from sweeps.tracking import ChildRunCallback, compared, histories, log_summary, numeric, results_frame, tracking
@@ -119,7 +120,7 @@ def _params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
     if tracking := tracked(spec, cfg):  # needs the config's steps; built again only then
         cfg = replace(cfg, **tracking)
     return {**asdict(cfg), **extra, "init_source": cfg.init_checkpoint or "scratch",
-            "train_storage": str(spec.storage / "train")}
+            "train_storage": str(store.join(spec.storage, "train"))}
 
 
 def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig]) -> PreparedData:
@@ -197,7 +198,7 @@ def _concurrency(spec: SweepSpec, base: dict) -> int:
 
 
 def _state_file(spec: SweepSpec):
-    return spec.storage / f"{spec.experiment}.sweep.json"
+    return store.join(spec.storage, f"{spec.experiment}.sweep.json")
 
 
 def sweep_params(spec: SweepSpec, data: PreparedData, axes: list[Axis]) -> dict:
@@ -238,12 +239,14 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
     axis = axes[0].name
     if spec.tracking_uri.startswith("sqlite:") and mlflow.get_experiment_by_name(spec.experiment) is None:
         # Beside the sqlite store, not in ./mlruns of whatever folder the sweep was started from.
-        mlflow.create_experiment(spec.experiment, artifact_location=(spec.storage / "artifacts").as_uri())
+        artifacts = store.join(spec.storage, "artifacts")
+        mlflow.create_experiment(spec.experiment, artifact_location=artifacts if store.is_uri(artifacts)
+                                 else artifacts.as_uri())
     experiment = mlflow.set_experiment(spec.experiment)
     if EXPERIMENT_KIND[0] not in experiment.tags:  # the UI's training-runs view, not its GenAI one
         mlflow.set_experiment_tag(*EXPERIMENT_KIND)
     state = _state_file(spec)
-    previous = json.loads(state.read_text()) if spec.resume and state.exists() else None
+    previous = json.loads(store.read_text(state)) if spec.resume and store.exists(state) else None
     if spec.resume and previous is None:
         raise ValueError(f"--resume: no sweep {spec.experiment!r} stored under {spec.storage}")
 
@@ -268,7 +271,7 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                                             # reset_config()"), and a killed actor frees its Train run.
                                             reuse_actors=REUSE_TRIAL_ACTORS and scheduler is None),
                 run_config=tune.RunConfig(
-                    name=name, storage_path=str(spec.storage / "tune"),
+                    name=name, storage_path=str(store.join(spec.storage, "tune")),
                     # A trial whose actor died with its node runs again; its Train run, found by
                     # name in the storage, resumes from its last checkpoint.
                     failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
@@ -276,8 +279,8 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                                                 experiment_name=spec.experiment, storage=str(spec.storage),
                                                 tags={"mlflow.parentRunId": parent.info.run_id,
                                                       "sweep": spec.experiment})]))
-            state.write_text(json.dumps({"parent_run_id": parent.info.run_id,
-                                         "tune_path": str(spec.storage / "tune" / name)}))
+            store.write_text(state, json.dumps({"parent_run_id": parent.info.run_id,
+                                                "tune_path": str(store.join(spec.storage, "tune", name))}))
         results = tuner.fit()
         df = results_frame(results, [a.name for a in axes], extra=spec.objectives)
         if df.empty:

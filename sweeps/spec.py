@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.suites import CATEGORIES, HEADLINE, SUITES
 from evaluation.suites import resolve as resolve_benchmarks
+from sweeps import store
 from sweeps.presets import PRESETS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
@@ -33,7 +33,7 @@ class SweepSpec:
     seeds: tuple[int, ...]
     search: str            # "grid" or "optuna"
     trials: int            # optuna: number of trials
-    storage: Path          # Tune results, checkpoints and (by default) the MLflow store
+    storage: Path | str    # Tune results, checkpoints, (for a folder) the MLflow store; str: an s3:// URI
     tracking_uri: str
     resume: bool
     dry_run: bool
@@ -155,18 +155,6 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                         help="documents streamed per remote source (default 200000)")
 
 
-def _writable(path: Path) -> Path:
-    path = path.expanduser().resolve()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{uuid.uuid4().hex}"
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        raise ValueError(f"storage path {str(path)!r} is not writable ({e.strerror})") from None
-    return path
-
-
 def resolve(args: argparse.Namespace) -> SweepSpec:
     preset = get_preset(args.preset)
     size = args.size or preset.size
@@ -185,10 +173,10 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         raise ValueError(f"--tokens must be positive, got {args.tokens}")
     if not args.experiment or "/" in args.experiment:
         raise ValueError(f"--experiment {args.experiment!r} must be a non-empty name without '/'")
-    storage = _writable(Path(args.storage))
-    if args.resume and not (storage / f"{args.experiment}.sweep.json").exists():
+    storage = store.writable(args.storage)
+    if args.resume and not store.exists(store.join(storage, f"{args.experiment}.sweep.json")):
         raise ValueError(f"--resume: no sweep {args.experiment!r} stored under {storage}")
-    tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+    tracking = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking(storage)
     check_tracking(tracking)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
@@ -221,6 +209,14 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
 
 
 TRACKING_TIMEOUT_S = 5.0
+
+
+def default_tracking(storage) -> str:
+    """The sqlite MLflow store beside a folder storage; a URI storage (s3://) has none."""
+    if store.is_uri(storage):
+        raise ValueError(f"--storage {storage} is not a folder, so it holds no sqlite MLflow store: set "
+                         "MLFLOW_TRACKING_URI (the cluster's MLflow server, e.g. http://127.0.0.1:5000)")
+    return f"sqlite:///{storage / 'mlflow.db'}"
 
 
 def check_tracking(uri: str, timeout: float = TRACKING_TIMEOUT_S) -> None:

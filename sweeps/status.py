@@ -25,12 +25,13 @@ import pandas as pd
 DONE = {"FINISHED", "STOPPED", "ERROR"}  # STOPPED: by ASHA
 
 
-def _sweep(storage: Path, experiment: str) -> dict:
-    state = storage / f"{experiment}.sweep.json"
-    if not state.exists():
-        raise ValueError(f"no sweep {experiment!r} under {storage} (no {state.name}); "
+def _sweep(storage, experiment: str) -> dict:
+    from sweeps import store
+    state = store.join(storage, f"{experiment}.sweep.json")
+    if not store.exists(state):
+        raise ValueError(f"no sweep {experiment!r} under {storage} (no {experiment}.sweep.json); "
                          "give the --storage and --experiment the sweep was started with")
-    return json.loads(state.read_text())
+    return json.loads(store.read_text(state))
 
 
 def _parent(tracking_uri: str, run_id: str):
@@ -139,9 +140,11 @@ def sweep_parser(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
-def storage_and_uri(args: argparse.Namespace) -> tuple[Path, str]:
-    storage = Path(args.storage).expanduser().resolve()
-    return storage, args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}"
+def storage_and_uri(args: argparse.Namespace) -> tuple[Path | str, str]:
+    from sweeps import store
+    from sweeps.spec import default_tracking
+    storage = args.storage.rstrip("/") if store.is_uri(args.storage) else Path(args.storage).expanduser().resolve()
+    return storage, args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking(storage)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--watch", type=float, default=0, metavar="SECONDS",
                         help="print again every SECONDS until every trial is done (default: once)")
     args = parser.parse_args(argv)
-    storage, uri = storage_and_uri(args)
     try:
+        storage, uri = storage_and_uri(args)
         _sweep(storage, args.experiment)
         if args.watch < 0:
             raise ValueError(f"--watch must be >= 0 seconds, got {args.watch}")

@@ -12,9 +12,7 @@ logs nothing. A finished trial's run is marked finished.
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 
 def _child_run(client, experiment_id: str, parent_id: str, trial, name: str) -> tuple[str, bool]:
@@ -32,7 +30,7 @@ def _child_run(client, experiment_id: str, parent_id: str, trial, name: str) -> 
     return run.info.run_id, True
 
 
-def sync(storage: Path, experiment: str, tracking_uri: str) -> dict:
+def sync(storage, experiment: str, tracking_uri: str) -> dict:
     """Log what MLflow lacks; return counts: trials, runs made, metrics logged."""
     import mlflow
     from ray.tune import ExperimentAnalysis
@@ -40,10 +38,8 @@ def sync(storage: Path, experiment: str, tracking_uri: str) -> dict:
     from sweeps.runner import TrialName
     from sweeps.status import trial_results
     from sweeps.tracking import FINAL, log_result, result_metrics
-    state = storage / f"{experiment}.sweep.json"
-    if not state.exists():
-        raise ValueError(f"no sweep {experiment!r} under {storage} (no {state.name})")
-    sweep = json.loads(state.read_text())
+    from sweeps.status import _sweep
+    sweep = _sweep(storage, experiment)
     client = mlflow.MlflowClient(tracking_uri)
     parent = client.get_run(sweep["parent_run_id"])
     axes = tuple(parent.data.params.get("axes", "code_ratio").split(","))
@@ -70,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     from sweeps.status import storage_and_uri, sweep_parser
     parser = sweep_parser(__doc__)
     args = parser.parse_args(argv)
-    storage, uri = storage_and_uri(args)
     try:
+        storage, uri = storage_and_uri(args)
         counts = sync(storage, args.experiment, uri)
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")

@@ -1,0 +1,92 @@
+"""`--storage s3://...`: a sweep keeps its Tune results, Train checkpoints and state in an
+S3-compatible object store (moto's server, from PyPI, started on 127.0.0.1 by this test and
+stopped by its process id), read back by `sweeps.status`; a bucket that is not there is
+refused in one line before anything starts."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import _free_port, _wait_for
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[1]
+BUCKET = "codemix-runs"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("s3")
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=open(folder / "moto.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "MLFLOW_S3_ENDPOINT_URL": endpoint,
+           "AWS_ACCESS_KEY_ID": "codemix-test", "AWS_SECRET_ACCESS_KEY": "codemix-test",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    try:
+        _wait_for(f"{endpoint}/", 60)
+        import boto3
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="codemix-test",
+                     aws_secret_access_key="codemix-test").create_bucket(Bucket=BUCKET)
+        yield {"env": env, "endpoint": endpoint, "folder": folder}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _keys(s3, prefix: str) -> list[str]:
+    import boto3
+    client = boto3.client("s3", endpoint_url=s3["endpoint"], region_name="us-east-1",
+                          aws_access_key_id="codemix-test", aws_secret_access_key="codemix-test")
+    keys = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    return keys
+
+
+def test_a_sweep_keeps_everything_in_s3(s3, prepared, tmp_path):
+    storage = f"s3://{BUCKET}/sweeps"
+    env = {**s3["env"], "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "RAY_ADDRESS": "local",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run([sys.executable, "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0,1", "--workers", "1",
+                           "--eval-suite", "none", "--storage", storage, "--experiment", "in-s3"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    keys = _keys(s3, "sweeps/")
+    assert "sweeps/in-s3.sweep.json" in keys
+    assert sum(k.endswith("/result.json") and k.startswith("sweeps/tune/") for k in keys) == 2  # one per trial
+    assert any(k.startswith("sweeps/train/") and "/checkpoint_" in k and k.endswith("model.safetensors")
+               for k in keys)  # Train's checkpoints
+    assert any(k.startswith("sweeps/artifacts/") and k.endswith("metrics_vs_code_ratio.png") for k in keys)
+    assert not list(tmp_path.glob("**/result.json"))  # nothing of Tune's on the local disk
+    import mlflow
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("in-s3").experiment_id], "tags.trial_id != ''")
+    assert len(runs) == 2 and all(r.data.tags["checkpoint"].startswith(f"{BUCKET}/sweeps/train/")
+                                  or r.data.tags["checkpoint"].startswith(storage) for r in runs)
+    status = subprocess.run([sys.executable, "-m", "sweeps.status", "--storage", storage, "--experiment", "in-s3"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0 and "2 trials: 2 finished" in status.stdout, status.stdout + status.stderr[-2000:]
+
+
+def test_a_bucket_that_is_not_there_is_refused_in_one_line(s3, tmp_path):
+    env = {**s3["env"], "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    done = subprocess.run([sys.executable, "sweeps/ratio.py", "--preset", "smoke", "--dry-run",
+                           "--storage", "s3://no-such-bucket/sweeps"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "s3://no-such-bucket/sweeps" in done.stderr, done.stderr
+
+
+def test_an_s3_storage_without_a_tracking_server_is_refused_in_one_line(s3):
+    env = {k: v for k, v in s3["env"].items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run([sys.executable, "sweeps/ratio.py", "--preset", "smoke", "--dry-run",
+                           "--storage", f"s3://{BUCKET}/sweeps"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "set MLFLOW_TRACKING_URI" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
