@@ -18,8 +18,8 @@ def test_job_submit_runs_the_smoke_sweep(head, tmp_path):
     for _ in range(60):  # the job server answers before its agent has registered (a minute or more on busy cores)
         done = subprocess.run(
             ["ray", "job", "submit", "--address", address, "--working-dir", str(ROOT), "--",
-             "python", "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0,1",
-             "--storage", str(storage), "--experiment", "submitted"],
+             "python", "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0,1", "--workers", "1",
+             "--eval-suite", "none", "--storage", str(storage), "--experiment", "submitted"],
             env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
         if "No available agent" not in done.stdout + done.stderr:
             break
