@@ -82,10 +82,11 @@ def layout(name: str, workers: list[int], head_cpus: int, args, tmp: Path) -> di
                 break
             except OSError:
                 time.sleep(1)
-        for i, cpus in enumerate(workers):
+        _wait_nodes(dashboard, env, 1)
+        for i, cpus in enumerate(workers):  # one at a time: a raylet can miss its start-up deadline on busy cores
             procs.append(_start(["--address", f"127.0.0.1:{gcs}", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}"],
                                 env, tmp / f"{name}-node{i}.log"))
-        _wait_nodes(dashboard, env, 1 + len(workers))
+            _wait_nodes(dashboard, env, 2 + i)
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "sweeps/ratio.py", "--preset", args.preset, "--ratios", args.ratios,
                                "--workers", "1", "--eval-suite", "none", "--storage", str(tmp / name),
