@@ -19,6 +19,8 @@ import ray
 import ray.exceptions
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from sweeps import store
+
 CHECK_TIMEOUT_S = 120.0  # a node's first task starts a worker process: seconds on busy cores
 
 
@@ -45,10 +47,10 @@ def _reads(path: str, token: str) -> bool:
         return False
 
 
-def check_shared(storage: Path, timeout: float = CHECK_TIMEOUT_S) -> None:
+def check_shared(storage, timeout: float = CHECK_TIMEOUT_S) -> None:
     """Refuse, in one line, a storage that some alive node of a multi-node cluster cannot see."""
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    if len(nodes) < 2 or "://" in str(storage):
+    if len(nodes) < 2 or store.is_uri(storage):
         return  # one node sees its own folder; a URI (s3://) is the same place from everywhere
     token = uuid.uuid4().hex
     marker = Path(storage) / f".shared-check-{token}"

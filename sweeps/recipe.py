@@ -26,6 +26,7 @@ from pathlib import Path
 # not whichever copy of codemix happens to be installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sweeps import store  # noqa: E402
 from sweeps.judged import add_winrate_flags, judge_variants, resolve_winrate, summary_lines  # noqa: E402
 from sweeps.runner import Axis, prepare_sweep, print_summary, run_sweep, train_configs, trial_configs  # noqa: E402
 from sweeps.presets import get_preset  # noqa: E402
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None, doc: str = __doc__, experiment: str = "c
         if args.search != "grid":
             raise ValueError("recipes are named variants: use --search grid")
         spec = resolve(args)
-        if "://" in str(spec.storage):
+        if store.is_uri(spec.storage):
             raise ValueError(f"--storage {spec.storage}: a recipe sweep shares trained stages between trials in a "
                              "folder (with file locks): give a local or mounted folder (NFS, EFS)")
         recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]

@@ -304,7 +304,8 @@ def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> 
         print(f"  {b['sentence']}")
     print(f"\nMLflow parent run {run_id} in {tracking_uri}")
     # MLflow 3's UI opens on its GenAI view unless asked for the model-training one.
-    page = f"#/experiments/{mlflow.MlflowClient(tracking_uri).get_run(run_id).info.experiment_id}/runs/{run_id}?workflowType=machine_learning"
+    experiment = mlflow.MlflowClient(tracking_uri).get_run(run_id).info.experiment_id
+    page = f"#/experiments/{experiment}/runs/{run_id}?workflowType=machine_learning"
     if tracking_uri.startswith(("http://", "https://")):
         print(f"  open {tracking_uri.rstrip('/')}/{page}")
     elif tracking_uri.startswith("sqlite:///"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+
 def is_uri(storage) -> bool:
     return "://" in str(storage)
 

@@ -7,6 +7,7 @@ so, then started again on the same port and database: training goes on, the swee
 and `python -m sweeps.sync` logs what MLflow missed from Tune's records, once.
 """
 
+import json
 import os
 import re
 import shutil
@@ -98,7 +99,7 @@ def test_sync_logs_what_mlflow_missed_and_nothing_twice(served):
     missed = int(re.search(r"(\d+) metric values logged", first).group(1))
     assert missed > 0, first  # the outage cost MLflow some reports
     client = served["client"]
-    sweep = __import__("json").loads((served["storage"] / f"{EXPERIMENT}.sweep.json").read_text())
+    sweep = json.loads((served["storage"] / f"{EXPERIMENT}.sweep.json").read_text())
     for trial in ExperimentAnalysis(sweep["tune_path"]).trials:
         [run] = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id],
                                    f"tags.trial_id = '{trial.trial_id}'")
