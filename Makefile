@@ -19,12 +19,13 @@ demo: setup
 	$(PY) sweeps/ratio.py --preset demo
 
 # The MLflow UI test drives Debian's Chromium through its ChromeDriver (nothing downloads a
-# browser of its own); installed here when missing and this user may run apt-get.
+# browser of its own); installed here when missing, as root or through password-less sudo.
+APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || { sudo -n true 2>/dev/null && echo "sudo -n apt-get"; })
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
-	    { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }; } || \
-	    echo "make: no chromium/chromedriver and not root: install Debian's chromium and chromium-driver for the UI test"; }
+	  { [ -n "$(APT)" ] && { $(APT) install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	    { $(APT) update -qq && $(APT) install -y -qq chromium chromium-driver >/dev/null; }; } || \
+	    echo "make: no chromium/chromedriver and no root or sudo: install Debian's chromium and chromium-driver, or the UI test fails"; }
 
 test: setup browser
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest
