@@ -84,6 +84,7 @@ class CpuByRole:
         self.psutil, self.interval = psutil, interval
         self.start_cpu = {p.pid: self._cpu(p) for p in psutil.process_iter()}
         self.last: dict[int, tuple[str, float]] = {}
+        self.own = 0.0  # this sampler thread's CPU seconds, taken out of the driver's
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -114,11 +115,18 @@ class CpuByRole:
             for p in self.psutil.process_iter():
                 role = self._role(p)
                 cpu = self._cpu(p) - self.start_cpu.get(p.pid, 0.0)
+                if p.pid == os.getpid():  # the driver's own, not this sampler's
+                    self.own = time.thread_time()
+                    cpu -= self.own
                 if role and cpu > 0:
                     # a worker that became an actor keeps the actor's name
                     prev = self.last.get(p.pid, ("idle pool worker", 0.0))[0]
                     self.last[p.pid] = (prev if role == "idle pool worker" else role, cpu)
             self.stop.wait(self.interval)
+
+    def snapshot(self) -> dict:
+        """Every process's role and CPU seconds so far (at most one interval old); for `table`."""
+        return dict(self.last)
 
     def __enter__(self):
         self.thread.start()
@@ -128,9 +136,10 @@ class CpuByRole:
         self.stop.set()
         self.thread.join()
 
-    def table(self) -> dict[str, dict]:
+    def table(self, last: dict | None = None) -> dict[str, dict]:
+        """CPU seconds by role since the start (or in a `snapshot()` taken earlier)."""
         out: dict[str, dict] = defaultdict(lambda: {"processes": 0, "cpu_s": 0.0})
-        for role, cpu in self.last.values():
+        for role, cpu in (self.last if last is None else last).values():
             if cpu >= 0.1:
                 out[role]["processes"] += 1
                 out[role]["cpu_s"] += cpu
@@ -140,16 +149,18 @@ class CpuByRole:
 def sweep_overhead(storage: Path, name: str, trials: int, reuse: bool) -> float:
     """Wall time per trial of a smoke ratio sweep, minus each trial's training loop."""
     import sweeps.runner as runner
+    from sweeps.plan import Axis, prepare_sweep, train_configs, trial_configs
     from sweeps.spec import add_shared_flags, resolve
 
     parser = argparse.ArgumentParser()
     add_shared_flags(parser, experiment=name)
     spec = resolve(parser.parse_args(["--preset", "smoke", "--storage", str(storage), "--experiment", name]))
     ratios = [round(i / max(1, trials - 1), 3) for i in range(trials)]
-    data = runner.prepare_sweep(spec, runner.train_configs(runner.trial_configs(spec, "code_ratio", ratios)))
+    axes = [Axis("code_ratio", tuple(ratios), low=0.0, high=1.0)]
+    data = prepare_sweep(spec, train_configs(trial_configs(spec, axes)))
     runner.REUSE_TRIAL_ACTORS = reuse
     start = time.perf_counter()
-    df, _, _ = runner.run_sweep(spec, data, "code_ratio", ratios)
+    df, _, _ = runner.run_sweep(spec, data, axes)
     wall = time.perf_counter() - start
     runner.REUSE_TRIAL_ACTORS = True
     if len(df) != trials:

@@ -1,25 +1,32 @@
 """Benchmark: how much of a sweep's time the cores spend training, by how trials share them.
 
-    python bench/sweep_throughput.py [--preset demo] [--ratios 0,0.25,0.5,0.75] [--tokens 500000]
+    python bench/sweep_throughput.py [--preset demo] [--layouts 2x0.9,1x0.9,1x0.55]
     # saves bench/results/sweep_throughput.json
 
-The same grid (`--ratios`, one seed, the preset's evaluation) runs through
-`sweeps.runner.run_sweep` in this process on one local Ray instance, once per layout, each
-into fresh storage: two Train workers per trial and one trial at a time (the presets' layout
-so far), then one worker per trial and as many trials at once as the CPUs hold (Ray Tune
-runs two on 2 cores). Per layout, over the Tune phase (first trial launched to last trial
-done; the summary's fits after it are timed apart):
-- training share: the cores' seconds spent in training loops (each trial's `train_s` x its
-  workers x their threads) over the phase's wall time x the cluster's CPUs;
-- sweep tokens/s: tokens trained by all trials over the phase's wall time;
-- CPU seconds by process role (the driver, Tune's and Train's helper actors, the workers),
-  sampled once a second: what the driver and Ray's helpers take while trials train.
-Ratios are the one-worker layout over the two-worker one.
+The demo grid (the six code ratios of the study, one seed, the preset's tokens and
+evaluation) runs through `sweeps.runner.run_sweep` in this process on one local Ray
+instance, once per layout, back to back, each into fresh storage. A layout `WxC` is W Train
+workers per trial at C CPUs each; Ray Tune runs as many trials at once as the CPUs hold:
+- 2x0.9: two DDP workers, one trial at a time (the demo preset until this benchmark);
+- 1x0.9: one worker a trial, two trials at once on 2 cores;
+- 1x0.55: one worker a trial, three at once: one trial's start-up and evaluation beside
+  the others' training, the cores shared by the OS.
+Per layout, over the Tune phase (first trial launched to last trial done; the summary's fits
+after it are timed apart):
+- training share: the CPU seconds the training loops took (each worker's `train_cpu_s`, its
+  process time: a core shared by two trials counts once) over wall time x the cluster's CPUs;
+- busy share: every process's CPU seconds over the same: what is left idles;
+- trials per hour and sweep tokens/s;
+- CPU seconds by process role (the driver, Tune's and Train's helper actors, the workers)
+  over the Tune phase only, per trial;
+- per trial (medians): Ray Train start-up, training loop, end-of-trial evaluation.
+Ratios are each layout over the first.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -32,62 +39,83 @@ from fixed_cost import CpuByRole  # noqa: E402
 from report import report  # noqa: E402
 
 
-def one_sweep(args, workers: int, storage: Path) -> dict:
+def one_sweep(args, layout: str, storage: Path, cpu: CpuByRole) -> dict:
     import ray
-    from sweeps.runner import Axis, prepare_sweep, run_sweep, train_configs, trial_configs
+    from sweeps import presets
+    from sweeps.plan import Axis, prepare_sweep, train_configs, trial_configs
+    from sweeps.runner import DRIVER_CPU, run_sweep
     from sweeps.script import parse_values
     from sweeps.spec import add_shared_flags, resolve
-    parser = argparse.ArgumentParser()
-    add_shared_flags(parser, experiment="throughput")
-    spec = resolve(parser.parse_args(["--preset", args.preset, "--tokens", str(args.tokens), "--workers", str(workers),
-                                      "--storage", str(storage), "--eval-suite", args.eval_suite]))
-    axes = [Axis("code_ratio", parse_values(args.ratios, "--ratios"), low=0.0, high=1.0)]
-    configs = train_configs(trial_configs(spec, axes))
-    data = prepare_sweep(spec, configs)
-    marks = {}
+    workers, cpus = layout.split("x")
+    preset = presets.PRESETS[args.preset]
+    presets.PRESETS[args.preset] = dataclasses.replace(preset, num_workers=int(workers), cpus_per_worker=float(cpus))
+    try:
+        parser = argparse.ArgumentParser()
+        add_shared_flags(parser, experiment="throughput")
+        flags = ["--preset", args.preset, "--storage", str(storage), "--eval-suite", args.eval_suite]
+        spec = resolve(parser.parse_args(flags + (["--tokens", str(args.tokens)] if args.tokens else [])))
+        axes = [Axis("code_ratio", parse_values(args.ratios, "--ratios"), low=0.0, high=1.0)]
+        configs = train_configs(trial_configs(spec, axes))
+        data = prepare_sweep(spec, configs)
+        marks = {}
 
-    def tune_done(df, parent):
-        marks["tune_done"] = time.perf_counter()
-        return df
+        def tune_done(df, parent):
+            marks["tune_done"] = time.perf_counter()
+            marks["cpu"] = cpu.snapshot()
+            return df
 
-    cpus = ray.cluster_resources()["CPU"]
-    with CpuByRole(interval=1.0) as cpu:
+        before = cpu.snapshot()
         marks["start"] = time.perf_counter()
         df, _, _ = run_sweep(spec, data, axes, after_trials=tune_done)
         marks["end"] = time.perf_counter()
+    finally:
+        presets.PRESETS[args.preset] = preset
     wall = marks["tune_done"] - marks["start"]
-    threads = configs[0].cpu_threads
-    training_core_s = float(df["train_s"].sum()) * workers * threads
-    return {"workers_per_trial": workers, "trials": len(df), "tune_wall_s": wall,
-            "summary_s": marks["end"] - marks["tune_done"],
-            "training_share": training_core_s / (wall * cpus),
-            "sweep_tokens_per_s": len(df) * configs[0].steps * configs[0].tokens_per_step / wall,
+    cpus_total = ray.cluster_resources()["CPU"]
+    phase = {pid: (role, c - before.get(pid, (role, 0.0))[1]) for pid, (role, c) in marks["cpu"].items()}
+    by_role = cpu.table(phase)
+    trials = len(df)
+    training_cpu_s = float(df["train_cpu_s"].sum()) * int(workers)  # rank 0's, times the ranks
+    return {"layout": layout, "trials": trials, "trials_at_once": int(cpus_total // (int(workers) * float(cpus) + DRIVER_CPU)),
+            "tune_wall_s": wall, "summary_s": marks["end"] - marks["tune_done"],
+            "training_share": training_cpu_s / (wall * cpus_total),
+            "busy_share": sum(v["cpu_s"] for v in by_role.values()) / (wall * cpus_total),
+            "trials_per_hour": trials / wall * 3600,
+            "sweep_tokens_per_s": trials * configs[0].steps * configs[0].tokens_per_step / wall,
+            "startup_s_median": float(df["startup_s"].median()),
             "train_s_median": float(df["train_s"].median()),
-            "cpu_s_by_role": {role: round(v["cpu_s"], 1) for role, v in cpu.table().items()}}
+            "eval_s_median": float(df["eval_s"].median()) if "eval_s" in df else 0.0,
+            "cpu_s_per_trial_by_role": {role: round(v["cpu_s"] / trials, 1) for role, v in by_role.items()}}
 
 
 def main() -> None:
+    from sweeps.presets import PAPER_RATIOS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="demo", help="the sweep's preset (default demo)")
-    parser.add_argument("--ratios", default="0,0.25,0.5,0.75", help="the grid (default 0,0.25,0.5,0.75)")
-    parser.add_argument("--tokens", type=int, default=500_000, help="tokens per trial (default 500000)")
+    parser.add_argument("--ratios", default=",".join(map(str, PAPER_RATIOS)), help="the grid (default the study's six)")
+    parser.add_argument("--tokens", type=int, default=0, help="tokens per trial (default: the preset's)")
     parser.add_argument("--eval-suite", default="paper", help="benchmarks at each trial's end (default paper)")
+    parser.add_argument("--layouts", default="2x0.9,1x0.9,1x0.55",
+                        help="WxC: W workers per trial at C CPUs each (default 2x0.9,1x0.9,1x0.55)")
     args = parser.parse_args()
 
     import ray
     ray.init(num_cpus=2)  # with its dashboard, as `ray start` and a user's ray.init() have it
+    layouts = args.layouts.split(",")
     figures = {}
     try:
-        for workers in (2, 1):
-            with tempfile.TemporaryDirectory() as tmp:
-                figures[workers] = one_sweep(args, workers, Path(tmp))
-            print(figures[workers], flush=True)
+        with CpuByRole(interval=1.0) as cpu:
+            for layout in layouts:
+                with tempfile.TemporaryDirectory() as tmp:
+                    figures[layout] = one_sweep(args, layout, Path(tmp), cpu)
+                print(figures[layout], flush=True)
     finally:
         ray.shutdown()
-    results = {f"{k}_{w}_workers": v for w, f in figures.items() for k, v in f.items() if not isinstance(v, dict)}
-    for k in ("training_share", "sweep_tokens_per_s", "tune_wall_s"):
-        results[f"{k}_ratio"] = figures[1][k] / figures[2][k]
-    results["cpu_s_by_role"] = {w: f["cpu_s_by_role"] for w, f in figures.items()}
+    results = {f"{k}_{w}": v for w, f in figures.items() for k, v in f.items() if not isinstance(v, (dict, str))}
+    for layout in layouts[1:]:
+        for k in ("training_share", "busy_share", "trials_per_hour", "sweep_tokens_per_s", "tune_wall_s"):
+            results[f"{k}_ratio_{layout}_vs_{layouts[0]}"] = figures[layout][k] / figures[layouts[0]][k]
+    results["cpu_s_per_trial_by_role"] = {w: f["cpu_s_per_trial_by_role"] for w, f in figures.items()}
     report(results, "sweep_throughput")
 
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import mlflow
 import pandas as pd
 
 from evaluation.winrate import PROMPTS, check_judge, table, winrates
+
+if TYPE_CHECKING:  # MLflow loads when there are runs to log to, not while flags are checked
+    import mlflow
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ def judge_variants(df: pd.DataFrame, axis: str, spec: WinrateSpec, parent_run_id
     pairs = [(df.at[i, "checkpoint_path"], base[df.at[i, "seed"]]) for i in rows]
     say(f"[winrate] judging {len(pairs)} trials against {spec.baseline} on {spec.limit} prompts ({spec.prompts})")
     reports = winrates(pairs, spec.judge, spec.judge_model, spec.prompts, spec.limit, spec.max_new_tokens, say)
+    import mlflow
     client = mlflow.MlflowClient()
     children = _child_runs(client, parent_run_id)
     df = df.copy()

@@ -79,7 +79,8 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Run one planted sweep; return what the last line prints."""
-    from sweeps.runner import Axis, run_sweep  # Ray and MLflow load after the arguments are checked
+    from sweeps.plan import Axis
+    from sweeps.runner import run_sweep  # Ray and MLflow load after the arguments are checked
     storage = Path(args.storage).expanduser().resolve()
     storage.mkdir(parents=True, exist_ok=True)
     grid = tuple(float(v) for v in np.round(np.linspace(0, 1, int(round(1 / args.resolution)) + 1), 6))

@@ -28,10 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sweeps import store  # noqa: E402
 from sweeps.judged import add_winrate_flags, judge_variants, resolve_winrate, summary_lines  # noqa: E402
-from sweeps.runner import Axis, prepare_sweep, print_summary, run_sweep, train_configs, trial_configs  # noqa: E402
+from sweeps.plan import Axis, prepare_sweep, train_configs, trial_configs  # noqa: E402
 from sweeps.presets import get_preset  # noqa: E402
 from sweeps.spec import add_shared_flags, resolve  # noqa: E402
-from sweeps.trial import run_recipe_trial  # noqa: E402
 from trainers.recipes import COOLDOWNS, RECIPES, get_recipe  # noqa: E402
 from trainers.stages import stage_configs  # noqa: E402
 
@@ -72,6 +71,8 @@ def main(argv: list[str] | None = None, doc: str = __doc__, experiment: str = "c
         data = prepare_sweep(spec, [replace(r, init_checkpoint="") for r in runs])
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
+    from sweeps.runner import print_summary, run_sweep  # Ray, Tune and MLflow: only once there is a sweep to run
+    from sweeps.trial import run_recipe_trial
     after = (lambda df, parent: judge_variants(df, "variant", judged, parent)) if judged else None
     df, best, run_id = run_sweep(spec, data, axes, trainable=run_recipe_trial, after_trials=after)
     print_summary(df, best, "variant", run_id, spec.tracking_uri)

@@ -1,7 +1,7 @@
 """Run a sweep: Ray Tune over trial configs, MLflow parent and children, summary at the end.
 
-    axes = [Axis("code_ratio", (0, 0.25, 0.5), low=0.0, high=1.0)]
-    data = prepare_sweep(spec, train_configs(trial_configs(spec, axes)))
+    axes = [Axis("code_ratio", (0, 0.25, 0.5), low=0.0, high=1.0)]      # sweeps.plan
+    data = prepare_sweep(spec, train_configs(trial_configs(spec, axes)))  # sweeps.plan
     df, best, run_id = run_sweep(spec, data, axes)
 
 A sweep script only names its axes; everything else (resources, search, early stopping,
@@ -18,11 +18,9 @@ run: finished trials are kept, unfinished and errored ones run again.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 import mlflow
 import ray
@@ -30,15 +28,14 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from sweeps import store
+from sweeps import plan, store
 from sweeps.cluster import check_shared, connect
 from sweeps.spec import SweepSpec, metric_mode
 from sweeps.tracking import ChildRunCallback, compared, histories, log_summary, numeric, results_frame, tracking
-from sweeps.trial import TRAIN_FIELDS, derived, run_trial
-from trainers.data.prepare import PreparedData, prepare
-from trainers.flops import cpu_peak
+from sweeps.plan import TRAIN_FIELDS, Axis
+from sweeps.trial import run_trial
+from trainers.data.prepare import PreparedData
 from trainers.config import TrainConfig
-from trainers.sizes import get_size, model_config
 
 # Tune's trial function only waits on its Train job; a tenth of a CPU leaves the rest to the
 # workers, so one trial (2 workers at 0.9 CPU) fits a 2-core laptop.
@@ -48,24 +45,9 @@ DRIVER_CPU = 0.1
 REUSE_TRIAL_ACTORS = True
 # ASHA: rungs at a ninth and a third of the budget, a third of the trials promoted at each.
 ASHA_REDUCTION = 3
-REPORTS_TRACKED = 9  # reports per trial when the metric is tracked during training
 TRIAL_RETRIES = 2    # a trial is run again this often after its process died (a node lost)
 # MLflow 3's UI opens an experiment without this tag in its GenAI view ("Traces 0").
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
-
-
-@dataclass(frozen=True)
-class Axis:
-    name: str
-    values: tuple                # the grid's points (replication), or a categorical axis's choices
-    low: float | None = None     # Optuna's range on a numeric axis; None: Optuna picks among values
-    high: float | None = None
-    only_if: str = ""            # Optuna: suggest this axis only when that axis is above zero
-
-    def suggest(self, trial):
-        if self.low is not None:
-            return trial.suggest_float(self.name, self.low, self.high)
-        return trial.suggest_categorical(self.name, list(self.values))
 
 
 @dataclass(frozen=True)
@@ -95,64 +77,6 @@ class TrialName:
 
 def trial_folder(trial) -> str:
     return f"trial_{trial.trial_id}"
-
-
-def trial_configs(spec: SweepSpec, axes: list[Axis], manifest: str = "") -> list[dict]:
-    """The resolved configs of a grid sweep (what --dry-run prints); validates each one."""
-    return [_params(spec, {**dict(zip([a.name for a in axes], point)), "seed": seed}, manifest)
-            for point in itertools.product(*(a.values for a in axes)) for seed in spec.seeds]
-
-
-def tracked(spec: SweepSpec, cfg: TrainConfig) -> dict:
-    """With Optuna or ASHA, every report must carry the metric: track it during training, about
-    REPORTS_TRACKED times a trial."""
-    if spec.search == "grid":
-        return {}
-    return {"track_metric": ",".join(spec.objectives), "log_every": max(cfg.log_every, cfg.steps // REPORTS_TRACKED, 1)}
-
-
-def _params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
-    """A trial's flat params: the TrainConfig fields, plus the axes that are not fields."""
-    overrides = derived(overrides)
-    train = {"code_ratio": 0.0, **{k: v for k, v in overrides.items() if k in TRAIN_FIELDS}}
-    extra = {k: v for k, v in overrides.items() if k not in TRAIN_FIELDS}
-    cfg = spec.train_config(manifest=manifest, **train)
-    if tracking := tracked(spec, cfg):  # needs the config's steps; built again only then
-        cfg = replace(cfg, **tracking)
-    return {**asdict(cfg), **extra, "init_source": cfg.init_checkpoint or "scratch",
-            "train_storage": str(store.join(spec.storage, "train"))}
-
-
-def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig]) -> PreparedData:
-    """Prepare the data once for all trials; check every run against it before Ray starts."""
-    data = prepare(vocab_size=get_size(spec.size).vocab_size, registry=spec.registry())
-    for cfg in configs:
-        cfg.check_data(data)
-    for threads in {c.cpu_threads for c in configs if not c.use_gpu}:
-        cpu_peak(threads)  # for MFU: measured here, before Ray and the trials load the machine
-    _random_floors(data, configs)
-    return data
-
-
-def _random_floors(data: PreparedData, configs: list[TrainConfig]) -> None:
-    """Each benchmark's Glorot-random floor, once per size and tokenizer (cached), measured here
-    before the trials start, so that no trial spends its evaluation time on it."""
-    todo = {(c.model_size, tuple(c.benchmarks), c.eval_limit) for c in configs if c.benchmarks}
-    if not todo:
-        return
-    from transformers import AutoTokenizer  # not at the top: --dry-run and bad input stay fast
-    from evaluation.floor import random_floor
-    tokenizer = AutoTokenizer.from_pretrained(data.tokenizer_dir)
-    for size, benchmarks, limit in sorted(todo, key=lambda t: (t[0], t[2])):
-        print(f"[eval] random floor for size {size}: {len(benchmarks)} tasks, {limit or 'all'} items each "
-              "(cached after the first sweep)", flush=True)
-        start = time.perf_counter()
-        random_floor(model_config(size), tokenizer, list(benchmarks), limit or None)
-        print(f"[eval] random floor ready in {time.perf_counter() - start:.1f} s", flush=True)
-
-
-def train_configs(params: list[dict]) -> list[TrainConfig]:
-    return [TrainConfig(**{k: v for k, v in p.items() if k in TRAIN_FIELDS}) for p in params]
 
 
 def _param_space(spec: SweepSpec, axes: list[Axis], base: dict, steps: int):
@@ -224,7 +148,7 @@ def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trai
     `base` (the constant part of every trial's config) and `params` (the parent's params)
     default to a training sweep's; the planted sweep gives its own."""
     if base is None:
-        base = _params(spec, {**{a.name: a.values[0] for a in axes}, "seed": spec.seeds[0]}, str(data.manifest))
+        base = plan.params(spec, {**{a.name: a.values[0] for a in axes}, "seed": spec.seeds[0]}, str(data.manifest))
         params = sweep_params(spec, data, axes)
     steps = base.get("steps") or TrainConfig(**{k: v for k, v in base.items() if k in TRAIN_FIELDS}).steps
     connect()  # joins $RAY_ADDRESS or this machine's running cluster, else starts a local one

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sweeps.script import Axis, parse_names, parse_values, run_script  # noqa: E402
-from sweeps.trial import CODE_SOURCES  # noqa: E402
+from sweeps.plan import CODE_SOURCES  # noqa: E402
 
 
 def add_flags(parser):

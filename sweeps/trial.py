@@ -8,32 +8,18 @@ the final metrics together with the checkpoint path.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from sweeps.plan import TRAIN_FIELDS, derived
 from sweeps.tracking import FINAL
 from trainers.config import TrainConfig
 from trainers.data.prepare import PreparedData
 from trainers.recipes import get_recipe
 from trainers.stages import run_recipe
 from trainers.train import fit, fit_stages
-
-TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
-# An axis over where the code comes from (sweeps/synthetic.py --sources): each value names the
-# training fields it sets; the code budget is all of that one family.
-CODE_SOURCES = {"web_code": {"code_mix": "web_code:1", "synthetic_share": 0.0},
-                "markup": {"code_mix": "markup:1", "synthetic_share": 0.0},
-                "code_adjacent": {"code_mix": "code_adjacent:1", "synthetic_share": 0.0},
-                "synthetic": {"synthetic_share": 1.0}}
-
-
-def derived(config: dict) -> dict:
-    """A trial's config with the training fields its named axes stand for filled in."""
-    return {**config, **CODE_SOURCES[config["code_source"]]} if "code_source" in config else config
-
 
 def run_trial(config: dict) -> None:
     config = derived(config)

@@ -64,13 +64,13 @@ def start_node(args: list[str], env: dict, log: Path, wrap: list[str] | None = N
 
 
 def stop_node(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    """Stop a node we started, by its process group: SIGTERM, then SIGKILL after 10 s
-    (`ray start --block` takes ~30 s to stop on its own)."""
+    """Stop a node we started, by its process group: SIGTERM, then SIGKILL after 2 s
+    (`ray start --block` takes ~30 s to stop on its own, and the node is thrown away)."""
     if proc.poll() is not None and sig == signal.SIGTERM:
         return
     try:
         os.killpg(proc.pid, sig)
-        proc.wait(timeout=10)
+        proc.wait(timeout=2)
     except ProcessLookupError:
         return
     except subprocess.TimeoutExpired:

@@ -21,6 +21,21 @@ def test_help_explains_the_flags():
         assert flag in out
 
 
+@pytest.mark.parametrize("script,args", [("ratio", ["--ratios", "abc"]), ("ratio", ["--help"]),
+                                         ("recipe", ["--preset", "smoke", "--dry-run"]),
+                                         ("synthetic", ["--preset", "smoke", "--dry-run"])])
+def test_flags_are_answered_before_ray_mlflow_or_torch_are_imported(script, args, tmp_path):
+    """--help, --dry-run and bad input take about a second: the heavy libraries load only
+    once there is a sweep to run (sweeps/plan.py holds everything checked before)."""
+    code = (f"import runpy, sys; sys.argv = {[f'sweeps/{script}.py', *args, '--storage', str(tmp_path)]!r}\n"
+            f"try:\n    runpy.run_path('sweeps/{script}.py', run_name='__main__')\n"
+            "except SystemExit as e:\n"
+            "    print('exit', e.code, [m for m in ('ray', 'mlflow', 'torch', 'transformers') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("exit") and last.endswith("[]"), done.stdout[-1000:] + done.stderr[-1000:]
+
+
 def test_dry_run_prints_the_papers_grid_and_trains_nothing(tmp_path):
     done = ratio("--preset", "smoke", "--seeds", "2", "--dry-run", "--storage", str(tmp_path))
     assert done.returncode == 0, done.stderr

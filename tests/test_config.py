@@ -3,7 +3,7 @@
 import pytest
 
 from sweeps.presets import PAPER_RATIOS, PRESETS
-from sweeps.runner import Axis, trial_configs
+from sweeps.plan import Axis, trial_configs
 from sweeps.spec import SweepSpec
 from trainers.sizes import SIZES, parameter_count
 from trainers.config import TrainConfig

@@ -186,6 +186,7 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
 
     micro = cfg.global_batch // world
     window_start, window_tokens, train_start = time.perf_counter(), 0, time.perf_counter()
+    train_cpu_start = time.process_time()  # this worker's CPU seconds: its share of the cores, when shared
     first_step_s = None
     for step in range(start_step, cfg.steps):
         idx = step * cfg.global_batch + rank * micro + np.arange(micro)
@@ -208,14 +209,15 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
             else:
                 ray.train.report(metrics)
             window_start, window_tokens = time.perf_counter(), 0
-    train_s = time.perf_counter() - train_start
+    train_s, train_cpu_s = time.perf_counter() - train_start, time.process_time() - train_cpu_start
     total = _sum_over_ranks(fed)  # every rank counted its own sequences
     # Under FSDP a forward pass is a collective, so every rank evaluates; under DDP rank 0 alone.
     vals = _validate(cfg, model, data) if cfg.parallel == "fsdp" or rank == 0 else {}
     scores = _benchmark(cfg, model, data, rank)
     metrics = {}
     if rank == 0:
-        metrics = {**vals, **scores, **_finish(cfg, data, stream, n_params, flops_tok / peak, train_s)}
+        metrics = {**vals, **scores, **_finish(cfg, data, stream, n_params, flops_tok / peak, train_s),
+                   "train_cpu_s": train_cpu_s}
         shares = {f: float(total[i] / total.sum()) for i, f in enumerate(stream.families)}
         metrics.update({f"realized_share_{f}": shares.get(f, 0.0) for f in FAMILIES})
         metrics.update(realized_code_ratio=1.0 - shares.get("text", 0.0),

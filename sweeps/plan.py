@@ -1,0 +1,111 @@
+"""What a sweep will run, checked before Ray starts: its axes, each trial's config, the data.
+
+    axes = [Axis("code_ratio", (0, 0.25, 0.5), low=0.0, high=1.0)]
+    configs = trial_configs(spec, axes)              # what --dry-run prints; validates each one
+    data = prepare_sweep(spec, train_configs(configs))
+
+Nothing here imports Ray, MLflow or torch: a sweep script parses its flags, validates every
+trial and answers `--help`, `--dry-run` and bad input in about a second; sweeps/runner.py
+(Ray Tune, MLflow) is imported only once there is something to run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import asdict, dataclass, fields, replace
+
+from sweeps import store
+from sweeps.spec import SweepSpec
+from trainers.config import TrainConfig
+from trainers.data.prepare import PreparedData, prepare
+from trainers.sizes import get_size, model_config
+
+TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+REPORTS_TRACKED = 9  # reports per trial when the metric is tracked during training
+# An axis over where the code comes from (sweeps/synthetic.py --sources): each value names the
+# training fields it sets; the code budget is all of that one family.
+CODE_SOURCES = {"web_code": {"code_mix": "web_code:1", "synthetic_share": 0.0},
+                "markup": {"code_mix": "markup:1", "synthetic_share": 0.0},
+                "code_adjacent": {"code_mix": "code_adjacent:1", "synthetic_share": 0.0},
+                "synthetic": {"synthetic_share": 1.0}}
+
+
+def derived(config: dict) -> dict:
+    """A trial's config with the training fields its named axes stand for filled in."""
+    return {**config, **CODE_SOURCES[config["code_source"]]} if "code_source" in config else config
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str
+    values: tuple                # the grid's points (replication), or a categorical axis's choices
+    low: float | None = None     # Optuna's range on a numeric axis; None: Optuna picks among values
+    high: float | None = None
+    only_if: str = ""            # Optuna: suggest this axis only when that axis is above zero
+
+    def suggest(self, trial):
+        if self.low is not None:
+            return trial.suggest_float(self.name, self.low, self.high)
+        return trial.suggest_categorical(self.name, list(self.values))
+
+
+def trial_configs(spec: SweepSpec, axes: list[Axis], manifest: str = "") -> list[dict]:
+    """The resolved configs of a grid sweep (what --dry-run prints); validates each one."""
+    return [params(spec, {**dict(zip([a.name for a in axes], point)), "seed": seed}, manifest)
+            for point in itertools.product(*(a.values for a in axes)) for seed in spec.seeds]
+
+
+def tracked(spec: SweepSpec, cfg: TrainConfig) -> dict:
+    """With Optuna or ASHA, every report must carry the metric: track it during training, about
+    REPORTS_TRACKED times a trial."""
+    if spec.search == "grid":
+        return {}
+    return {"track_metric": ",".join(spec.objectives), "log_every": max(cfg.log_every, cfg.steps // REPORTS_TRACKED, 1)}
+
+
+def params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
+    """A trial's flat params: the TrainConfig fields, plus the axes that are not fields."""
+    overrides = derived(overrides)
+    train = {"code_ratio": 0.0, **{k: v for k, v in overrides.items() if k in TRAIN_FIELDS}}
+    extra = {k: v for k, v in overrides.items() if k not in TRAIN_FIELDS}
+    cfg = spec.train_config(manifest=manifest, **train)
+    if tracking := tracked(spec, cfg):  # needs the config's steps; built again only then
+        cfg = replace(cfg, **tracking)
+    return {**asdict(cfg), **extra, "init_source": cfg.init_checkpoint or "scratch",
+            "train_storage": str(store.join(spec.storage, "train"))}
+
+
+def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig]) -> PreparedData:
+    """Prepare the data once for all trials; check every run against it before Ray starts."""
+    data = prepare(vocab_size=get_size(spec.size).vocab_size, registry=spec.registry())
+    for cfg in configs:
+        cfg.check_data(data)
+    from trainers.flops import cpu_peak  # torch: imported once there is data to train on
+    for threads in {c.cpu_threads for c in configs if not c.use_gpu}:
+        cpu_peak(threads)  # for MFU: measured here, before Ray and the trials load the machine
+    _random_floors(data, configs)
+    return data
+
+
+def _random_floors(data: PreparedData, configs: list[TrainConfig]) -> None:
+    """Each benchmark's Glorot-random floor, once per size and tokenizer (cached), measured here
+    before the trials start, so that no trial spends its evaluation time on it."""
+    todo = {(c.model_size, tuple(c.benchmarks), c.eval_limit) for c in configs if c.benchmarks}
+    if not todo:
+        return
+    from transformers import AutoTokenizer  # not at the top: --dry-run and bad input stay fast
+    from evaluation.floor import random_floor
+    tokenizer = AutoTokenizer.from_pretrained(data.tokenizer_dir)
+    for size, benchmarks, limit in sorted(todo, key=lambda t: (t[0], t[2])):
+        print(f"[eval] random floor for size {size}: {len(benchmarks)} tasks, {limit or 'all'} items each "
+              "(cached after the first sweep)", flush=True)
+        start = time.perf_counter()
+        random_floor(model_config(size), tokenizer, list(benchmarks), limit or None)
+        print(f"[eval] random floor ready in {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def train_configs(params: list[dict]) -> list[TrainConfig]:
+    return [TrainConfig(**{k: v for k, v in p.items() if k in TRAIN_FIELDS}) for p in params]
+
+
