@@ -38,16 +38,18 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset(size="smoke", tokens=60_000, global_batch=16, lr=3e-3,
                     eval_tokens=8_192, log_every=5, eval_limit=8, eval_code_limit=4,
                     winrate_limit=2),
-    # The README default on a 2-core laptop: 0.99M params at ~14k tokens/s, so a million
-    # tokens is ~75 s a trial and the six-ratio grid fits in ~11 minutes with start-up and prep.
-    # 100 items per benchmark keep the end-of-trial evaluation near a fifth of training time.
+    # The README default on a 2-core laptop: 0.99M params, a million tokens a trial, the
+    # six-ratio grid in ~11 minutes with start-up and prep. One worker a trial, two trials at
+    # once: measured on this grid against two DDP workers one trial at a time
+    # (bench/sweep_throughput.py), 1.08x the trials per hour (training 66% of the cores'
+    # time against 61%); three one-worker trials at once on 2 cores gave 1.02x.
+    # 100 items per benchmark keep the end-of-trial evaluation near a ninth of training time.
     "demo": Preset(size="1m", tokens=1_000_000, global_batch=32, lr=2e-3,
-                   eval_tokens=32_768, log_every=20, eval_limit=100, eval_code_limit=20,
+                   eval_tokens=32_768, log_every=20, num_workers=1, eval_limit=100, eval_code_limit=20,
                    winrate_limit=20),
     # The laptop study (docs/results/laptop-study.md): the six ratios x 3 seeds on 2 cores in 70 minutes.
-    # One worker a trial, two trials at once: on 2 cores that trained 1.35x the tokens per
-    # second of one two-worker trial at a time (bench/sweep_throughput.py), with no all-reduce
-    # and one trial's start-up and evaluation beside the other's training. Size 1m: this budget
+    # One worker a trial, two trials at once, as the demo (measured there; half-million-token
+    # trials gained more, 1.35x, their fixed costs weighing more). Size 1m: this budget
     # (~2.5M tokens a trial, 2.5 per parameter) is already past compute-optimal for it; 4m would
     # see under one token per parameter. 200 items per benchmark for every category.
     "study": Preset(size="1m", tokens=2_500_000, global_batch=32, lr=2e-3,

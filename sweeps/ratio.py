@@ -7,7 +7,7 @@
     python sweeps/ratio.py --search optuna --asha --trials 24   # ... stopping weak trials early
     ray job submit --working-dir . -- python sweeps/ratio.py --preset smoke
 
-Each trial is a Ray Train job (2 DDP workers by default) whose mixture holds `code_ratio`
+Each trial is a Ray Train job (the preset's workers; `--workers 2` for DDP) whose mixture holds `code_ratio`
 of its tokens as code; it reports validation bits-per-byte on held-out text and code and
 the study's benchmark categories. MLflow gets a parent run for the sweep with the results
 table, the plots and the best ratio with its 95% interval (a Gaussian-process fit over the
