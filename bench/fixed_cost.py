@@ -84,7 +84,6 @@ class CpuByRole:
         self.psutil, self.interval = psutil, interval
         self.start_cpu = {p.pid: self._cpu(p) for p in psutil.process_iter()}
         self.last: dict[int, tuple[str, float]] = {}
-        self.own = 0.0  # this sampler thread's CPU seconds, taken out of the driver's
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -115,9 +114,8 @@ class CpuByRole:
             for p in self.psutil.process_iter():
                 role = self._role(p)
                 cpu = self._cpu(p) - self.start_cpu.get(p.pid, 0.0)
-                if p.pid == os.getpid():  # the driver's own, not this sampler's
-                    self.own = time.thread_time()
-                    cpu -= self.own
+                if p.pid == os.getpid():  # the driver's own, not this sampler thread's
+                    cpu -= time.thread_time()
                 if role and cpu > 0:
                     # a worker that became an actor keeps the actor's name
                     prev = self.last.get(p.pid, ("idle pool worker", 0.0))[0]

@@ -76,7 +76,8 @@ def one_sweep(args, layout: str, storage: Path, cpu: CpuByRole) -> dict:
     by_role = cpu.table(phase)
     trials = len(df)
     training_cpu_s = float(df["train_cpu_s"].sum()) * int(workers)  # rank 0's, times the ranks
-    return {"layout": layout, "trials": trials, "trials_at_once": int(cpus_total // (int(workers) * float(cpus) + DRIVER_CPU)),
+    at_once = int(cpus_total // (int(workers) * float(cpus) + DRIVER_CPU))  # as runner._concurrency counts
+    return {"layout": layout, "trials": trials, "trials_at_once": at_once,
             "tune_wall_s": wall, "summary_s": marks["end"] - marks["tune_done"],
             "training_share": training_cpu_s / (wall * cpus_total),
             "busy_share": sum(v["cpu_s"] for v in by_role.values()) / (wall * cpus_total),

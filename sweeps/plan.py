@@ -107,5 +107,3 @@ def _random_floors(data: PreparedData, configs: list[TrainConfig]) -> None:
 
 def train_configs(params: list[dict]) -> list[TrainConfig]:
     return [TrainConfig(**{k: v for k, v in p.items() if k in TRAIN_FIELDS}) for p in params]
-
-

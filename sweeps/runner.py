@@ -30,9 +30,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from sweeps import plan, store
 from sweeps.cluster import check_shared, connect
+from sweeps.plan import TRAIN_FIELDS, Axis
 from sweeps.spec import SweepSpec, metric_mode
 from sweeps.tracking import ChildRunCallback, compared, histories, log_summary, numeric, results_frame, tracking
-from sweeps.plan import TRAIN_FIELDS, Axis
 from sweeps.trial import run_trial
 from trainers.data.prepare import PreparedData
 from trainers.config import TrainConfig

@@ -216,8 +216,7 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
     scores = _benchmark(cfg, model, data, rank)
     metrics = {}
     if rank == 0:
-        metrics = {**vals, **scores, **_finish(cfg, data, stream, n_params, flops_tok / peak, train_s),
-                   "train_cpu_s": train_cpu_s}
+        metrics = {**vals, **scores, **_finish(cfg, data, stream, n_params, flops_tok / peak, train_s, train_cpu_s)}
         shares = {f: float(total[i] / total.sum()) for i, f in enumerate(stream.families)}
         metrics.update({f"realized_share_{f}": shares.get(f, 0.0) for f in FAMILIES})
         metrics.update(realized_code_ratio=1.0 - shares.get("text", 0.0),
@@ -301,7 +300,7 @@ def _unsharded(model, cfg):
     return copy
 
 
-def _finish(cfg, data, stream, n_params, flops_over_peak, train_s) -> dict:
+def _finish(cfg, data, stream, n_params, flops_over_peak, train_s, train_cpu_s) -> dict:
     """Rank 0's account of the run: throughput and repetition."""
     metrics = {}
     seqs_seen = cfg.steps * cfg.global_batch
@@ -310,7 +309,7 @@ def _finish(cfg, data, stream, n_params, flops_over_peak, train_s) -> dict:
         metrics[f"epochs_{name}"] = epochs.get(source["family"], 0.0)
     metrics.update({"tokens_per_s": seqs_seen * cfg.seq_len / train_s,
                     "mfu": seqs_seen * cfg.seq_len / train_s * flops_over_peak,
-                    "n_params": n_params, "train_s": train_s})
+                    "n_params": n_params, "train_s": train_s, "train_cpu_s": train_cpu_s})
     return metrics
 
 
