@@ -25,6 +25,22 @@ def cluster():
     ray.shutdown()
 
 
+TEXT_MIX = "encyclopedic:0.4,news:0.3,speeches:0.1,literature:0.2"  # text split by tier, as a cooldown does
+
+
+def assert_realized(metrics: dict, cfg: TrainConfig, data) -> None:
+    """The realized mixture is the requested one within half a point: families, code ratio and
+    (with a text mix) each text tier; the epochs of the sources add up to the tokens trained."""
+    assert abs(metrics["realized_code_ratio"] - cfg.code_ratio) <= 0.005
+    for family, share in cfg.mixture.weights().items():
+        assert abs(metrics[f"realized_share_{family}"] - share) <= 0.005, family
+    for part, share in cfg.mixture.parts().items():
+        if part.startswith("text/"):
+            assert abs(metrics[f"realized_share_text_{part[5:]}"] - share) <= 0.005, part
+    fed = sum(metrics[f"epochs_{name}"] * len(data.tokens(name, "train")) for name in data.sources())
+    assert fed == pytest.approx(metrics["trained_tokens"])
+
+
 def _checkpoints(root):
     return sorted(p for p in root.glob("fault/checkpoint_*") if p.is_dir())
 
@@ -40,7 +56,7 @@ def test_killed_worker_resumes_from_the_last_checkpoint(cluster, prepared, tmp_p
     cfg = TrainConfig(code_ratio=0.5, synthetic_share=0.2, model_size="smoke", tokens=240 * 16 * 128, seed=0,
                       manifest=str(prepared.manifest), cpus_per_worker=0.9, log_every=10,
                       checkpoint_every=40, keep_checkpoints=2, max_failures=2, parallel=parallel,
-                      eval_suite="paper", eval_tasks="piqa,humaneval", eval_limit=6)
+                      eval_suite="paper", eval_tasks="piqa,humaneval", eval_limit=6, text_mix=TEXT_MIX)
     out = {}
     run = threading.Thread(target=lambda: out.update(result=fit(cfg, "fault", str(tmp_path))))
     run.start()
@@ -57,8 +73,7 @@ def test_killed_worker_resumes_from_the_last_checkpoint(cluster, prepared, tmp_p
 
     assert metrics["resumed_from_step"] >= 40  # restarted from a checkpoint, not from scratch
     assert metrics["trained_tokens"] == cfg.steps * cfg.tokens_per_step  # no step lost or repeated
-    for family, share in cfg.mixture.weights().items():
-        assert abs(metrics[f"realized_share_{family}"] - share) <= 0.005
+    assert_realized(metrics, cfg, prepared)
     # The restarted group still scores the benchmarks (under FSDP on a gathered full copy).
     assert metrics["piqa_n"] == 6 and metrics["humaneval_n"] == 6 and metrics["code_bpb"] > 0
     state = torch.load(f"{checkpoint}/{TRAIN_STATE}", weights_only=False)
@@ -74,7 +89,8 @@ def test_a_killed_worker_in_a_later_stage_resumes_that_stage_and_keeps_the_done_
     first = TrainConfig(code_ratio=0.5, model_size="smoke", tokens=40 * 16 * 128, seed=0, manifest=str(prepared.manifest),
                         cpus_per_worker=0.9, log_every=10, checkpoint_every=20, max_failures=2)
     folders = [tmp_path / "stages" / "a", tmp_path / "stages" / "b"]
-    second = replace(first, code_ratio=0.1, tokens=200 * 16 * 128, init_checkpoint=str(folders[0] / "checkpoint"))
+    second = replace(first, code_ratio=0.1, tokens=200 * 16 * 128, init_checkpoint=str(folders[0] / "checkpoint"),
+                     text_mix=TEXT_MIX)
     for f in folders:
         f.mkdir(parents=True)
     out = {}
@@ -101,7 +117,8 @@ def test_a_killed_worker_in_a_later_stage_resumes_that_stage_and_keeps_the_done_
     assert read_record(folders[0]) == recorded  # the first stage was not trained again
     assert metrics["resumed_from_step"] >= 20 and metrics["trained_tokens"] == second.tokens
     assert read_record(folders[1])["metrics"] == metrics
-    assert abs(metrics["realized_code_ratio"] - 0.1) <= 0.01
+    assert_realized(metrics, second, prepared)
+    assert_realized(read_record(folders[0])["metrics"], first, prepared)  # a stage without a text mix, too
 
 
 def _trial_runs_with_a_checkpoint(train_root) -> int:

@@ -36,9 +36,9 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
 
 from evaluation.bpb import bits_per_byte
 from trainers.config import VAL_METRIC, TrainConfig
+from trainers.data.accounting import realized
 from trainers.data.mixture import MixedStream
 from trainers.data.prepare import PreparedData
-from trainers.data.sources import FAMILIES
 from trainers.flops import device_peak, flops_per_token
 from trainers.ray_settings import apply as apply_ray_settings
 from trainers.sizes import model_config
@@ -173,7 +173,7 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
     hf_config = model.config
     model = wrap(model, cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
-    start_step, fed = 0, torch.zeros(len(stream.families), dtype=torch.float64)  # sequences fed, per family
+    start_step, fed = 0, torch.zeros(len(stream.families), dtype=torch.float64)  # sequences fed, per part
     if resume_dir is not None:
         state = torch.load(resume_dir / TRAIN_STATE, weights_only=False)
         set_optimizer_state_dict(model, opt, state["optimizer"], options=StateDictOptions(full_state_dict=True))
@@ -216,11 +216,9 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
     scores = _benchmark(cfg, model, data, rank)
     metrics = {}
     if rank == 0:
-        metrics = {**vals, **scores, **_finish(cfg, data, stream, n_params, flops_tok / peak, train_s, train_cpu_s)}
-        shares = {f: float(total[i] / total.sum()) for i, f in enumerate(stream.families)}
-        metrics.update({f"realized_share_{f}": shares.get(f, 0.0) for f in FAMILIES})
-        metrics.update(realized_code_ratio=1.0 - shares.get("text", 0.0),
-                       trained_tokens=int(total.sum()) * cfg.seq_len, resumed_from_step=start_step)
+        metrics = {**vals, **scores, **_finish(cfg, n_params, flops_tok / peak, train_s, train_cpu_s),
+                   **realized({p: float(total[i]) for i, p in enumerate(stream.families)}, stream, data),
+                   "trained_tokens": int(total.sum()) * cfg.seq_len, "resumed_from_step": start_step}
     metrics.update(first_step_s=first_step_s or 0.0,
                    startup_s=(started_at - launched_at) if launched_at else 0.0)
     if folder is None:  # a single run: its final checkpoint is Ray's
@@ -300,17 +298,12 @@ def _unsharded(model, cfg):
     return copy
 
 
-def _finish(cfg, data, stream, n_params, flops_over_peak, train_s, train_cpu_s) -> dict:
-    """Rank 0's account of the run: throughput and repetition."""
-    metrics = {}
+def _finish(cfg, n_params, flops_over_peak, train_s, train_cpu_s) -> dict:
+    """Rank 0's account of the run's throughput."""
     seqs_seen = cfg.steps * cfg.global_batch
-    epochs = stream.epochs(seqs_seen)
-    for name, source in data.sources().items():  # a family's sources are read at its pace
-        metrics[f"epochs_{name}"] = epochs.get(source["family"], 0.0)
-    metrics.update({"tokens_per_s": seqs_seen * cfg.seq_len / train_s,
-                    "mfu": seqs_seen * cfg.seq_len / train_s * flops_over_peak,
-                    "n_params": n_params, "train_s": train_s, "train_cpu_s": train_cpu_s})
-    return metrics
+    return {"tokens_per_s": seqs_seen * cfg.seq_len / train_s,
+            "mfu": seqs_seen * cfg.seq_len / train_s * flops_over_peak,
+            "n_params": n_params, "train_s": train_s, "train_cpu_s": train_cpu_s}
 
 
 def fit(cfg: TrainConfig, name: str, storage_path: str, callbacks: list | None = None) -> tuple[dict, str]:

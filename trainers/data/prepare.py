@@ -69,12 +69,19 @@ class PreparedData:
         """Sources that could not be built, and why (one line each)."""
         return self._m.get("missing", {})
 
-    def _family_parts(self, family: str, split: str) -> list[np.ndarray]:
-        """A family's (or a text tier's: "text/news") source arrays in a fixed order,
-        memory-mapped (nothing is read yet)."""
-        family, _, tier = family.partition("/")
-        return [self.tokens(name, split) for name, s in sorted(self.sources().items())
+    def _part_sources(self, part: str) -> list[str]:
+        """A mixture part's sources (a family's, or a text tier's: "text/news") in packing order."""
+        family, _, tier = part.partition("/")
+        return [name for name, s in sorted(self.sources().items())
                 if s["family"] == family and (not tier or s.get("tier") == tier)]
+
+    def _family_parts(self, part: str, split: str) -> list[np.ndarray]:
+        """A part's source arrays in packing order, memory-mapped (nothing is read yet)."""
+        return [self.tokens(name, split) for name in self._part_sources(part)]
+
+    def part_layout(self, part: str, split: str) -> list[tuple[str, int]]:
+        """A part's sources in the order `family_tokens` packs them, with their token counts."""
+        return [(name, len(a)) for name, a in zip(self._part_sources(part), self._family_parts(part, split))]
 
     def family_tokens(self, family: str, split: str) -> np.ndarray:
         """A family's (or text tier's) sources packed one after another (empty if it has none)."""
