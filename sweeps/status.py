@@ -83,7 +83,7 @@ def trials_frame(tune_path: str, axes: list[str], metric: str) -> pd.DataFrame:
                  "RUNNING" if t.status == "PENDING" and step else t.status)
         rows.append({"trial": t.trial_id, **{a: t.config.get(a) for a in axes}, "seed": t.config.get("seed"),
                      "state": state, "progress": f"{step / steps:.0%}" if step and steps else "",
-                     metric: last.get(metric)})
+                     metric: last.get(metric), f"{metric}_stderr": last.get(f"{metric}_stderr")})
     return pd.DataFrame(rows)
 
 
@@ -108,7 +108,8 @@ def best_line(df: pd.DataFrame, axis: str, metric: str, mode: str, parent) -> st
     if done[axis].nunique() < 2 or not pd.api.types.is_numeric_dtype(done[axis]):
         return f"Best {axis} for {metric}: not yet, {len(done)} trial(s) finished at {done[axis].nunique()} point(s)"
     from sweeps.optimum import describe, locate
-    opt = locate(done[axis], done[metric], mode)
+    se = done[f"{metric}_stderr"]
+    opt = locate(done[axis], done[metric], mode, se if se.notna().all() else None)
     return f"So far, from {len(done)} finished trials: {describe(metric, axis, opt)}"
 
 

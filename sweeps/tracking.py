@@ -202,7 +202,7 @@ def histories(result_grid, axes: list[str], metric: str) -> pd.DataFrame:
         h = r.metrics_dataframe
         if h is None or h.empty or "step" not in h:
             continue
-        h = h[["step", *([metric] if metric in h else [])]].copy()
+        h = h[["step", *(k for k in (metric, f"{metric}_stderr") if k in h)]].copy()
         for a in axes:
             h[a] = r.config.get(a)
         h["seed"], h["trial_id"] = r.config.get("seed"), (r.metrics or {}).get("trial_id", r.path)
@@ -253,7 +253,9 @@ def best_points(df: pd.DataFrame, axis: str, metrics: dict[str, str] | None = No
     located = {}
     if numeric(df, axis) and chosen:  # the fits run once the trials are done: every core is free for them
         fits = Parallel(n_jobs=min(len(chosen), os.cpu_count() or 1))(
-            delayed(locate)(df[axis].to_numpy(float), df[m].to_numpy(float), mode) for m, mode in chosen.items())
+            delayed(locate)(df[axis].to_numpy(float), df[m].to_numpy(float), mode,
+                            df[f"{m}_stderr"].to_numpy(float) if f"{m}_stderr" in df else None)
+            for m, mode in chosen.items())
         located = dict(zip(chosen, fits))
     out = {}
     for metric, mode in chosen.items():
@@ -264,6 +266,7 @@ def best_points(df: pd.DataFrame, axis: str, metrics: dict[str, str] | None = No
                            "interior": opt.interior, "p_best": opt.p_best, "p_flat": opt.p_flat,
                            "best_tried": float(means.idxmin() if mode == "min" else means.idxmax()),
                            "loo_mae": opt.loo_mae, "loo_spearman": opt.loo_spearman, "curve": opt.curve,
+                           "noise": opt.noise,
                            "sentence": describe(metric, axis, opt)}
         else:
             best = means.idxmin() if mode == "min" else means.idxmax()

@@ -1,6 +1,7 @@
 """The prepared corpus: held-out splits per domain, licences, a loadable tokenizer."""
 
 import numpy as np
+import pytest
 from transformers import AutoTokenizer
 
 from evaluation.bpb import bits_per_byte
@@ -81,8 +82,13 @@ def test_uniform_model_scores_log2_vocab_bits_per_token(prepared):
             return type("Out", (), {"logits": logits})
 
     tokens = prepared.family_tokens("text", "val")
-    bpb = bits_per_byte(Uniform(), tokens, prepared.token_bytes(), seq_len=64, max_tokens=4096)
+    bpb, se = bits_per_byte(Uniform(), tokens, prepared.token_bytes(), seq_len=64, max_tokens=4096)
     window = np.asarray(tokens[1:4097])
     tb = prepared.token_bytes()[window]
     expected = (tb > 0).sum() * np.log2(4096) / tb.sum()
     assert abs(bpb - expected) < 1e-6
+    # Its standard error is the ratio estimator's over the 64 windows of 64 tokens.
+    nb = tb.reshape(64, 64).sum(1)
+    bits = (tb > 0).reshape(64, 64).sum(1) * np.log2(4096)
+    resid = bits - expected * nb
+    assert se == pytest.approx(np.sqrt((resid ** 2).sum() / (64 * 63)) / nb.mean(), rel=1e-6) and se > 0

@@ -239,11 +239,14 @@ def _report_with_checkpoint(metrics, model, opt, step, fed, cfg, data, rank, sta
 
 
 def _validate(cfg, model, data) -> dict:
-    """Held-out bits-per-byte per family."""
+    """Held-out bits-per-byte per family, with its standard error over the held-out windows."""
     token_bytes = data.token_bytes()
     raw = model.module if hasattr(model, "module") else model
-    return {VAL_METRIC[f]: bits_per_byte(raw, data.family_tokens(f, "val"), token_bytes, cfg.seq_len, cfg.eval_tokens)
-            for f in data.families()}
+    out = {}
+    for f in data.families():
+        out[VAL_METRIC[f]], out[f"{VAL_METRIC[f]}_stderr"] = bits_per_byte(
+            raw, data.family_tokens(f, "val"), token_bytes, cfg.seq_len, cfg.eval_tokens)
+    return out
 
 
 def _tracked(cfg, model, data, rank) -> dict:
@@ -257,13 +260,13 @@ def _tracked(cfg, model, data, rank) -> dict:
     for metric in wanted:
         family = next((f for f, m in VAL_METRIC.items() if m == metric), None)
         if family is not None and (cfg.parallel == "fsdp" or rank == 0):
-            out[metric] = bits_per_byte(raw, data.family_tokens(family, "val"), data.token_bytes(), cfg.seq_len,
-                                        cfg.eval_tokens)
+            out[metric], out[f"{metric}_stderr"] = bits_per_byte(raw, data.family_tokens(family, "val"),
+                                                                 data.token_bytes(), cfg.seq_len, cfg.eval_tokens)
     scored = [m for m in wanted if m not in VAL_METRIC.values()]
     if scored:
         scores = _benchmark(cfg, model, data, rank)
         model.train()  # the harness left it in eval mode
-        out.update({m: scores[m] for m in scored} if rank == 0 else {})
+        out.update({k: scores[k] for m in scored for k in (m, f"{m}_stderr") if k in scores} if rank == 0 else {})
     return out if rank == 0 else {}
 
 
