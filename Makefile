@@ -1,11 +1,13 @@
 # The two commands of the README:
 #   make demo   set up .venv, then run the demo code-ratio sweep (local Ray, local MLflow)
 #   make test   set up .venv, then run the test suite (what .ci/run runs)
+# and the fast lane while developing:
+#   make test-fast   the tests marked neither e2e nor slow (about 5 min on 2 cores, warm cache)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test setup browser
+.PHONY: demo test test-fast setup browser
 setup: $(VENV)/.installed
 
 # torch is pinned to 2.13.0 in pyproject.toml: pip takes the CPU wheel, not a multi-GB CUDA build.
@@ -29,3 +31,6 @@ browser:
 
 test: setup browser
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest
+
+test-fast: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -m "not e2e and not slow"

@@ -43,7 +43,8 @@ def one_sweep(args, layout: str, storage: Path, cpu: CpuByRole) -> dict:
     import ray
     from sweeps import presets
     from sweeps.plan import Axis, prepare_sweep, train_configs, trial_configs
-    from sweeps.runner import DRIVER_CPU, run_sweep
+    from sweeps.plan import DRIVER_CPU
+    from sweeps.runner import run_sweep
     from sweeps.script import parse_values
     from sweeps.spec import add_shared_flags, resolve
     workers, cpus = layout.split("x")

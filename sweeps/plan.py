@@ -12,6 +12,8 @@ trial and answers `--help`, `--dry-run` and bad input in about a second; sweeps/
 from __future__ import annotations
 
 import itertools
+import math
+import os
 import time
 from dataclasses import asdict, dataclass, fields, replace
 
@@ -22,6 +24,12 @@ from trainers.data.prepare import PreparedData, prepare
 from trainers.sizes import get_size, model_config
 
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+# Tune's trial function only waits on its Train job; a tenth of a CPU leaves the rest to the
+# workers, so one trial (2 workers at 0.9 CPU) fits a 2-core laptop.
+DRIVER_CPU = 0.1
+# Bigger than any study (the paper's is ~60 trials; RegMix's swarm 512): a typo in --seeds or a
+# grid would otherwise spend minutes building configs before saying anything.
+MAX_TRIALS = 10_000
 REPORTS_TRACKED = 9  # reports per trial when the metric is tracked during training
 # An axis over where the code comes from (sweeps/synthetic.py --sources): each value names the
 # training fields it sets; the code budget is all of that one family.
@@ -52,6 +60,13 @@ class Axis:
 
 def trial_configs(spec: SweepSpec, axes: list[Axis], manifest: str = "") -> list[dict]:
     """The resolved configs of a grid sweep (what --dry-run prints); validates each one."""
+    if spec.search == "optuna" and spec.trials > MAX_TRIALS:
+        raise ValueError(f"--trials {spec.trials:,} is more than {MAX_TRIALS:,}: a search that long is a typo")
+    count = math.prod(len(a.values) for a in axes) * len(spec.seeds)
+    if count > MAX_TRIALS:
+        shown = " x ".join([*(f"{len(a.values)} {a.name}" for a in axes), f"{len(spec.seeds)} seeds"])
+        raise ValueError(f"the grid has {count:,} trials ({shown}), more than {MAX_TRIALS:,}: "
+                         "sweep fewer points or seeds, or use --search optuna --trials N")
     return [params(spec, {**dict(zip([a.name for a in axes], point)), "seed": seed}, manifest)
             for point in itertools.product(*(a.values for a in axes)) for seed in spec.seeds]
 
@@ -76,11 +91,33 @@ def params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
             "train_storage": str(store.join(spec.storage, "train"))}
 
 
-def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig]) -> PreparedData:
-    """Prepare the data once for all trials; check every run against it before Ray starts."""
+def check_fit(configs: list[TrainConfig]) -> None:
+    """A trial must fit the machine it would run on: on a local cluster (no RAY_ADDRESS), its
+    workers' CPUs and the driver's on this machine's cores; Tune would otherwise wait for
+    resources forever. A joined cluster may grow (its autoscaler), so it is not judged here."""
+    if os.environ.get("RAY_ADDRESS"):
+        return
+    cores = os.cpu_count() or 1
+    for cfg in configs:
+        if cfg.use_gpu:
+            continue  # GPU presets plan anywhere and run on a cluster's GPU nodes
+        need = cfg.num_workers * cfg.cpus_per_worker + DRIVER_CPU
+        if need > cores + 1e-9:
+            raise ValueError(f"a trial needs {need:g} CPUs ({cfg.num_workers} workers x {cfg.cpus_per_worker:g} + "
+                             f"{DRIVER_CPU:g} for its driver) but this machine has {cores}: lower --workers, or set "
+                             "RAY_ADDRESS to run on a cluster")
+
+
+def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig], dry_run: bool = False) -> PreparedData:
+    """The run's pre-flight, also under --dry-run: prepare the data once for all trials (the
+    first time on a machine, minutes, with progress) and check every trial against it and
+    against the machine; then, for a real run only, measure the CPU peak and random floors."""
+    check_fit(configs)
     data = prepare(vocab_size=get_size(spec.size).vocab_size, registry=spec.registry())
     for cfg in configs:
         cfg.check_data(data)
+    if dry_run:
+        return data
     from trainers.flops import cpu_peak  # torch: imported once there is data to train on
     for threads in {c.cpu_threads for c in configs if not c.use_gpu}:
         cpu_peak(threads)  # for MFU: measured here, before Ray and the trials load the machine

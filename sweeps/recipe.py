@@ -63,12 +63,15 @@ def main(argv: list[str] | None = None, doc: str = __doc__, experiment: str = "c
         params = trial_configs(spec, axes)
         runs = [cfg for p, base in zip(params, train_configs(params))
                 for cfg in stage_configs(stages[p["variant"]], base)]  # every stage of every trial
+        # The pre-flight, dry or not (a stage's init checkpoint is the stage before's, made by the run).
+        data = prepare_sweep(spec, [replace(r, init_checkpoint="") for r in runs], dry_run=spec.dry_run)
         if spec.dry_run:
             for p in params:
-                print(json.dumps({**p, "stages": [s.name for s in stages[p["variant"]]]}, sort_keys=True))
-            print(f"{len(params)} trials, {len(runs)} stages before reuse; nothing was trained (--dry-run)")
+                print(json.dumps({**p, "manifest": str(data.manifest), "stages": [s.name for s in stages[p["variant"]]]},
+                                 sort_keys=True))
+            print(f"{len(params)} trials, {len(runs)} stages before reuse; every check a run makes passed; "
+                  "nothing was trained (--dry-run)")
             return 0
-        data = prepare_sweep(spec, [replace(r, init_checkpoint="") for r in runs])
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     from sweeps.runner import print_summary, run_sweep  # Ray, Tune and MLflow: only once there is a sweep to run

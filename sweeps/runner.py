@@ -30,16 +30,13 @@ from ray.tune.search.optuna import OptunaSearch
 
 from sweeps import plan, store
 from sweeps.cluster import check_shared, connect
-from sweeps.plan import TRAIN_FIELDS, Axis
+from sweeps.plan import DRIVER_CPU, TRAIN_FIELDS, Axis
 from sweeps.spec import SweepSpec, metric_mode
 from sweeps.tracking import ChildRunCallback, compared, histories, log_summary, numeric, results_frame, tracking
 from sweeps.trial import run_trial
 from trainers.data.prepare import PreparedData
 from trainers.config import TrainConfig
 
-# Tune's trial function only waits on its Train job; a tenth of a CPU leaves the rest to the
-# workers, so one trial (2 workers at 0.9 CPU) fits a 2-core laptop.
-DRIVER_CPU = 0.1
 # Tune hands a finished trial's actor (torch and this package already imported) to the next
 # trial instead of starting a process per trial: ~2 s less per trial on 2 cores (bench/fixed_cost.py).
 REUSE_TRIAL_ACTORS = True

@@ -27,16 +27,16 @@ def run_script(doc: str, experiment: str, add_flags, axes_of, argv: list[str] | 
         spec = resolve(args)
         axes: list[Axis] = axes_of(args, spec)
         configs = trial_configs(spec, axes)
+        data = prepare_sweep(spec, train_configs(configs), dry_run=spec.dry_run)  # the pre-flight, dry or not
         if spec.dry_run:
             if spec.search == "grid":
                 for c in configs:
-                    print(json.dumps(c, sort_keys=True))
+                    print(json.dumps({**c, "manifest": str(data.manifest)}, sort_keys=True))
             else:
                 print(json.dumps({a.name: [a.low, a.high] if a.low is not None else list(a.values) for a in axes}))
             print(f"{len(configs) if spec.search == 'grid' else spec.trials} trials ({spec.search}"
-                  f"{' + ASHA' if spec.asha else ''}); nothing was trained (--dry-run)")
+                  f"{' + ASHA' if spec.asha else ''}); every check a run makes passed; nothing was trained (--dry-run)")
             return 0
-        data = prepare_sweep(spec, train_configs(configs))
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     from sweeps.runner import print_summary, run_sweep  # Ray, Tune and MLflow: only once there is a sweep to run

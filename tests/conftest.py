@@ -1,10 +1,16 @@
 """Shared fixtures: one prepared corpus for the whole suite, built once and cached.
 
 The cache lives in the checkout's .cache/ (git-ignored) unless CODEMIX_CACHE is set, so a
-second run of the suite reuses the tokenizer and token arrays.
+second run of the suite reuses the tokenizer and token arrays. On an empty cache the first
+preparation (package downloads, documents, tokenizer, token arrays: minutes on 2 cores) runs
+once, after collection and before the first test, with its progress on the terminal, when any
+collected test asks for the `prepared` fixture: no test's own time limit pays for it. A test
+that runs a sweep script in a subprocess asks for `prepared` too, so its data is ready.
 """
 
+import contextlib
 import os
+import random
 import secrets
 import signal
 import socket
@@ -23,16 +29,67 @@ os.environ.setdefault("CODEMIX_CACHE", str(ROOT / ".cache" / "codemix"))
 os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
 
 
+PREPARE_BUDGET_S = 1200  # the first preparation on a quiet 2-core machine: ~2.5 min, ~180 MB of downloads
+
+
+def pytest_collection_finish(session):
+    """Prepare the embedded corpus before the first test, if any collected test needs it."""
+    if session.config.option.collectonly or not any("prepared" in getattr(item, "fixturenames", ())
+                                                    for item in session.items):
+        return
+    from trainers.data.prepare import prepare
+    capture = session.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        start = time.monotonic()
+        print(f"\n[conftest] preparing the embedded corpus under {os.environ['CODEMIX_CACHE']} "
+              "(cached: a second run takes a second)", flush=True)
+        data = prepare()
+        took = time.monotonic() - start
+        print(f"[conftest] data ready in {took:.0f} s" + (f" (built: {', '.join(data.built)})" if data.built else ""),
+              flush=True)
+    if took > PREPARE_BUDGET_S:
+        pytest.exit(f"the first data preparation took {took:.0f} s, over its {PREPARE_BUDGET_S} s budget", returncode=1)
+
+
 @pytest.fixture(scope="session")
 def prepared():
+    """The prepared corpus (built before the first test by pytest_collection_finish)."""
     from trainers.data.prepare import prepare
-    return prepare()
+    return prepare(quiet=True)
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _free_range(size: int = 64) -> tuple[int, int]:
+    """`size` consecutive ports that are free now, outside Ray's default worker range
+    (10002-19999) and the kernel's ephemeral one, so another Ray's workers are not in it."""
+    rng = random.Random()
+    for _ in range(200):
+        low = rng.randrange(20_000, 32_000 - size)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(low, low + size):
+                    s = held.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            return low, low + size - 1
+        except OSError:
+            continue
+    raise RuntimeError(f"no {size} consecutive free ports between 20000 and 32000")
+
+
+def node_ports(head: bool = False) -> list[str]:
+    """`ray start` flags giving every service of a node a port free now (Ray's defaults are
+    fixed: dashboard agent 52365, client server 10001, workers 10002-19999, ...), so another
+    Ray instance on the machine cannot break a test's cluster."""
+    low, high = _free_range()
+    services = ["node-manager-port", "object-manager-port", "dashboard-agent-grpc-port",
+                "dashboard-agent-listen-port", "metrics-export-port", "runtime-env-agent-port",
+                *(["ray-client-server-port"] if head else [])]
+    return [f"--{name}={_free_port()}" for name in services] + [f"--min-worker-port={low}", f"--max-worker-port={high}"]
 
 
 def _wait_for(url: str, seconds: float) -> None:
@@ -93,7 +150,8 @@ def head(tmp_path, prepared):
     env = ray_env()
     gcs, dashboard = _free_port(), _free_port()
     proc = start_node(["--head", "--node-ip-address=127.0.0.1", f"--port={gcs}", "--include-dashboard=true",
-                       "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2"],
+                       "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2",
+                       *node_ports(head=True)],
                       env, tmp_path / "head.log")
     try:
         address = f"http://127.0.0.1:{dashboard}"

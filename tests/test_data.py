@@ -53,6 +53,7 @@ def test_second_prepare_tokenizes_nothing(prepared):
     assert [a.stat().st_mtime_ns for a in arrays] == before
 
 
+@pytest.mark.slow
 def test_a_new_source_version_is_tokenized_alone(prepared, tmp_path):
     """The cache is keyed by source version: a changed source is built anew, the old entries stay."""
     import shutil

@@ -277,6 +277,7 @@ def test_canonical_solutions_pass_and_empty_bodies_fail():
         assert sum(utils.score_pass(d, r)["pass1"] for d, r in zip(docs, empty)) == 0
 
 
+@pytest.mark.slow
 def test_pass1_needs_the_opt_in_and_then_runs_the_models_code(random_checkpoint):
     args = [str(random_checkpoint), "--tasks", "code", "--limit", "6", "--format", "json"]
     off = json.loads(cli("evaluation.run", *args, "--no-floor").stdout)
@@ -296,6 +297,7 @@ def test_pass1_needs_the_opt_in_and_then_runs_the_models_code(random_checkpoint)
 PUBLISHED = {"piqa": 0.663, "hellaswag": 0.409}
 
 
+@pytest.mark.slow
 def test_a_published_model_lands_near_its_published_scores(tmp_path):
     """The check that the suite measures accuracy, not an artefact: the one published
     instruction model a registry ships, prepared offline by `python -m evaluation.reference`."""

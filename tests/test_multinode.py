@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _free_port, _wait_for, forget_cluster, ray_env, start_node, stop_node
+from conftest import _free_port, _wait_for, forget_cluster, node_ports, ray_env, start_node, stop_node
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,14 +29,15 @@ class Cluster:
     def start_head(self, cpus: int):
         self.nodes["head"] = start_node(
             ["--head", "--node-ip-address=127.0.0.1", f"--port={self.gcs_port}", f"--num-cpus={cpus}",
-             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard}"],
+             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard}",
+             *node_ports(head=True)],
             self.env, self.tmp / "head.log")
         _wait_for(f"http://127.0.0.1:{self.dashboard}/api/version", 120)
 
     def add(self, name: str, cpus: int, hide: Path | None = None):
         """A worker node; `hide`: this folder is an empty tmpfs for that node's processes alone
         (its own mount namespace), as a folder local to another machine would be."""
-        args = ["--address", self.gcs, "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}"]
+        args = ["--address", self.gcs, "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", *node_ports()]
         wrap = None
         if hide is not None:
             wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",

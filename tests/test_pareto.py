@@ -3,9 +3,12 @@ logs it on its parent run."""
 
 import mlflow
 import pandas as pd
+import pytest
 
 from sweeps.pareto import front
 from sweeps.tracking import log_summary, tracking
+
+pytestmark = pytest.mark.usefixtures("prepared")  # runs sweep scripts: the data is prepared first (conftest)
 
 
 def _df():

@@ -66,6 +66,7 @@ def test_unknown_language_is_refused():
         remote_registry(languages=("python", "klingon"))
 
 
+@pytest.mark.slow
 def test_unreachable_dataset_is_one_line_naming_it(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import _free_port, _wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prepared")]
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "codemix-runs"
 

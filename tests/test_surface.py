@@ -5,6 +5,8 @@ import pytest
 
 from sweeps.surface import fit_surface
 
+pytestmark = pytest.mark.usefixtures("prepared")  # runs sweep scripts: the data is prepared first (conftest)
+
 
 def test_a_planted_bowl_over_the_plane_is_found():
     rng = np.random.default_rng(1)

@@ -66,6 +66,7 @@ def test_cleaning_repairs_encoding_and_untags_brown():
     assert untag_brown(tagged) == 'The jury said "no", it did;\n\nNext.'
 
 
+@pytest.mark.slow
 def test_no_benchmark_item_survives_in_the_training_documents(prepared, tmp_path):
     """Preparation drops every document sharing a 13-gram with a benchmark item, and says which."""
     from evaluation.contamination import overlaps
@@ -92,6 +93,7 @@ print(data.tokenizer_dir)
 """
 
 
+@pytest.mark.slow
 def test_pydoc_pages_are_the_same_under_any_environment_and_leak_no_secret(tmp_path):
     """The markup family once carried the preparing shell's variables (cgi's environ default)
     and run-dependent object addresses: two preparations now agree byte for byte."""

@@ -64,6 +64,7 @@ def random_model(tmp_path_factory, prepared):
     return folder
 
 
+@pytest.mark.slow
 def test_two_checkpoints_judged_by_a_model_served_here(judge_folder, random_model, tmp_path):
     """The instruction model against a random one, judged by the instruction model served with
     `transformers serve` on 127.0.0.1: both orders asked for every prompt, the server stopped
