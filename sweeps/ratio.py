@@ -23,7 +23,7 @@ from pathlib import Path
 # not whichever copy of codemix happens to be installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sweeps.presets import PAPER_RATIOS  # noqa: E402
+from trainers.presets import PAPER_RATIOS  # noqa: E402
 from sweeps.script import Axis, parse_values, run_script  # noqa: E402
 
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sweeps import store  # noqa: E402
 from sweeps.judged import add_winrate_flags, judge_variants, resolve_winrate, summary_lines  # noqa: E402
 from sweeps.plan import Axis, prepare_sweep, train_configs, trial_configs  # noqa: E402
-from sweeps.presets import get_preset  # noqa: E402
+from trainers.presets import get_preset  # noqa: E402
 from sweeps.spec import add_shared_flags, resolve  # noqa: E402
 from trainers.recipes import COOLDOWNS, RECIPES, get_recipe  # noqa: E402
 from trainers.stages import stage_configs  # noqa: E402

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sweeps.presets import PAPER_RATIOS, get_preset  # noqa: E402
+from trainers.presets import PAPER_RATIOS, get_preset  # noqa: E402
 from sweeps.script import Axis, parse_names, parse_values, run_script  # noqa: E402
 from trainers.sizes import SIZES, get_size  # noqa: E402
 

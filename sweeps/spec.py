@@ -14,7 +14,7 @@ from pathlib import Path
 from evaluation.suites import CATEGORIES, HEADLINE, SUITES
 from evaluation.suites import resolve as resolve_benchmarks
 from sweeps import store
-from sweeps.presets import PRESETS, get_preset
+from trainers.presets import PRESETS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
 from trainers.data.sources import SOURCES, Source

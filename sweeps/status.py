@@ -70,7 +70,7 @@ def trial_results(trial) -> list[dict]:
 def trials_frame(tune_path: str, axes: list[str], metric: str) -> pd.DataFrame:
     """One row per trial Tune has made so far: its point, state, progress and last metric."""
     from ray.tune import ExperimentAnalysis
-    from sweeps.tracking import FINAL
+    from sweeps.metrics import FINAL
     analysis = ExperimentAnalysis(tune_path)
     rows = []
     for t in analysis.trials:

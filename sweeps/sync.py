@@ -37,7 +37,8 @@ def sync(storage, experiment: str, tracking_uri: str) -> dict:
 
     from sweeps.runner import TrialName
     from sweeps.status import trial_results
-    from sweeps.tracking import FINAL, log_result, result_metrics
+    from sweeps.metrics import FINAL
+    from sweeps.tracking import log_result, result_metrics
     from sweeps.status import _sweep
     sweep = _sweep(storage, experiment)
     client = mlflow.MlflowClient(tracking_uri)

@@ -29,13 +29,9 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.tune.result import TIMESTEPS_TOTAL, TRAINING_ITERATION
 from ray.tune.utils import flatten_dict
 
+from sweeps.metrics import FINAL, SUMMARY_METRICS
+
 BATCH = 1000  # MLflow's limit of metrics per log_batch
-FINAL = "trial_finished"  # the key of a trial's last report (Tune's own "done" is set on trials it stops, too)
-# Metrics the summary reports, with the direction that is better.
-SUMMARY_METRICS = {"val_bpb_text": "min", "val_bpb_code": "min", "val_bpb_markup": "min",
-                   "val_bpb_code_adjacent": "min", "val_bpb_synthetic": "min",
-                   "nl_reasoning": "max", "nl_reasoning_bpb": "min", "world_knowledge": "max",
-                   "world_knowledge_bpb": "min", "code_pass1": "max", "code_bpb": "min", "win_rate": "max"}
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from sweeps.plan import TRAIN_FIELDS, derived
-from sweeps.tracking import FINAL
+from sweeps.metrics import FINAL
 from trainers.config import TrainConfig
 from trainers.data.prepare import PreparedData
 from trainers.recipes import get_recipe

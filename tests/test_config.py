@@ -2,7 +2,7 @@
 
 import pytest
 
-from sweeps.presets import PAPER_RATIOS, PRESETS
+from trainers.presets import PAPER_RATIOS, PRESETS
 from sweeps.plan import Axis, trial_configs
 from sweeps.spec import SweepSpec
 from trainers.sizes import SIZES, parameter_count

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from trainers.data.english import ENGLISH, TIERS, clean, untag_brown
-from trainers.data.fetch import SourceUnavailable, cache_root, fetch
+from common.fetch import SourceUnavailable, cache_root, fetch
 from trainers.data.mixture import Mixture
 from trainers.data.sources import SOURCES, Source
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 from xml.etree import ElementTree
 
-from trainers.data.fetch import SourceUnavailable, fetch
+from common.fetch import SourceUnavailable, fetch
 
 TIERS = ("encyclopedic", "news", "speeches", "literature")
 MIN_CHARS = 100

@@ -29,7 +29,7 @@ import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from trainers.data.decontaminate import DECONTAMINATION, decontaminate
-from trainers.data.fetch import SourceUnavailable, cache_root
+from common.fetch import SourceUnavailable, cache_root
 from trainers.data.sources import FAMILIES, SOURCES, Source
 
 PREP_VERSION = 3          # bump when splitting or tokenization change

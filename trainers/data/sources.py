@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from trainers.data.english import ENGLISH, ENGLISH_VERSION
-from trainers.data.fetch import fetch
+from common.fetch import fetch
 
 FAMILIES = ("text", "web_code", "markup", "code_adjacent", "synthetic")
 CODE_FAMILIES = FAMILIES[1:]

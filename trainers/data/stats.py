@@ -15,7 +15,7 @@ import sys
 
 import pandas as pd
 
-from sweeps.presets import PAPER_RATIOS, get_preset
+from trainers.presets import PAPER_RATIOS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.prepare import prepare
 from trainers.config import TrainConfig

@@ -20,7 +20,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from trainers.data.fetch import SourceUnavailable
+from common.fetch import SourceUnavailable
 
 MEMORY_BYTES = 256 * 2**20
 WALL_SECONDS = 0.5     # the tests run in microseconds (plus ~20 ms to start Python); endless loops are cut here
