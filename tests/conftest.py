@@ -64,7 +64,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _free_range(size: int = 64) -> tuple[int, int]:
+def _free_range(size: int = 256) -> tuple[int, int]:
     """`size` consecutive ports that are free now, outside Ray's default worker range
     (10002-19999) and the kernel's ephemeral one, so another Ray's workers are not in it."""
     rng = random.Random()
