@@ -2,7 +2,7 @@
 #   make demo   set up .venv, then run the demo code-ratio sweep (local Ray, local MLflow)
 #   make test   set up .venv, then run the test suite (what .ci/run runs)
 # and the fast lane while developing:
-#   make test-fast   the tests marked neither e2e nor slow (about 5 min on 2 cores, warm cache)
+#   make test-fast   the tests marked neither e2e nor slow (the README says how long)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
