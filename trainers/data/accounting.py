@@ -23,11 +23,6 @@ from trainers.data.sources import FAMILIES
 CHUNK = 1 << 20  # windows handled at once: bounded memory at the study's millions of sequences
 
 
-def family_of(part: str) -> str:
-    """'text/news' -> 'text'; a code family is its own part."""
-    return part.partition("/")[0]
-
-
 def source_tokens(n_windows: int, offset: int, seq_len: int, layout: list[tuple[str, int]]) -> dict[str, int]:
     """Tokens each source of a part gave to the part's first `n_windows` sequences (seq_len
     each, as counted for training), the part being `layout`'s sources packed in order."""
