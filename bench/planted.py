@@ -59,7 +59,8 @@ def main() -> int:
         summary[name] = {
             "within_0.05": float(np.mean([x["error"] <= 0.05 for x in runs])),
             "median_error": statistics.median(x["error"] for x in runs),
-            "interval_holds_planted": float(np.mean([x["low"] <= r["optimum"] <= x["high"] for x, r in zip(runs, rows)])),
+            "interval_holds_planted": float(np.mean([x["low"] <= r["optimum"] <= x["high"]
+                                                     for x, r in zip(runs, rows, strict=True)])),
             "median_steps": statistics.median(x["budget"] for x in runs)}
     summary["optuna_asha"]["steps_vs_grid"] = statistics.median(
         r["optuna_asha"]["budget"] / r["grid"]["budget"] for r in rows)

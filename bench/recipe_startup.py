@@ -34,7 +34,7 @@ def one_recipe(base, data, storage: Path, per_stage: bool) -> dict:
     def train(cfgs, folders, name):
         if not per_stage:
             return fit_stages(cfgs, folders, name, str(storage / "train"))
-        for i, (cfg, folder) in enumerate(zip(cfgs, folders)):
+        for i, (cfg, folder) in enumerate(zip(cfgs, folders, strict=True)):
             fit_stages([cfg], [folder], f"{name}-{i}", str(storage / "train"))
 
     start = time.perf_counter()

@@ -6,9 +6,10 @@
 GPT-3's test (Brown et al. 2020, appendix C): an item is contaminated when one of its word
 13-grams (lower case, punctuation dropped) also occurs in a training document. The item's
 text is its prompt with the gold answer. N-grams of numbers only are left out: MBPP's test
-lists ("1, 2, 3, ... 14") share them with any code that counts, which is not leakage. Training documents are the prepared sources of
-trainers.data ($CODEMIX_CACHE/docs/*.jsonl, lines of [doc_id, text]). Prints per task the
-items checked and the contaminated ones, with an example; exits 1 when any item is.
+lists ("1, 2, 3, ... 14") share them with any code that counts, which is not leakage.
+Training documents are the prepared sources of trainers.data ($CODEMIX_CACHE/docs/*.jsonl,
+lines of [doc_id, text]). Prints per task the items checked and the contaminated ones, with
+an example; exits 1 when any item is.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def overlaps(names: list[str], folder: Path, n: int = 13) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation.contamination", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default="", help=f"comma list of tasks (default: the paper suite); known: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--tasks", default="",
+                        help=f"comma list of tasks (default: the paper suite); known: {', '.join(BENCHMARKS)}")
     parser.add_argument("--n", type=int, default=13, help="words per n-gram (default 13, as GPT-3)")
     parser.add_argument("--docs", type=Path, default=None, help="folder of prepared documents (default $CODEMIX_CACHE/docs)")
     args = parser.parse_args(argv)

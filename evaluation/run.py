@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             isolation()  # no sandbox here: one line, before any model is loaded
         if args.output and not args.output.parent.is_dir():
             raise ValueError(f"--output {str(args.output)!r}: folder {str(args.output.parent)!r} does not exist")
-        say = (lambda *a: print(*a, file=sys.stderr, flush=True))
+        def say(*a):
+            print(*a, file=sys.stderr, flush=True)
         report = evaluate_checkpoint(args.checkpoint, args.suite, args.tasks, args.limit,
                                      floor=not args.no_floor, batch_size=args.batch_size, say=say,
                                      include_path=args.include_path, allow_code_execution=args.allow_code_execution,

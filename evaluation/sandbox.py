@@ -117,7 +117,8 @@ for i, line in enumerate(sys.stdin):
     if uid:
         for p in (home, f"{home}/main.py"):
             os.chown(p, uid, uid)
-    out, err = os.open(f"/tmp/out{i}", os.O_WRONLY | os.O_CREAT, 0o600), os.open(f"/tmp/err{i}", os.O_WRONLY | os.O_CREAT, 0o600)
+    out = os.open(f"/tmp/out{i}", os.O_WRONLY | os.O_CREAT, 0o600)
+    err = os.open(f"/tmp/err{i}", os.O_WRONLY | os.O_CREAT, 0o600)
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:

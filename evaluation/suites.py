@@ -98,10 +98,6 @@ CATEGORIES = ("nl_reasoning", "world_knowledge", "code")
 HEADLINE = {"nl_reasoning": "nl_reasoning", "world_knowledge": "world_knowledge", "code": "code_pass1"}
 
 
-def category_metric(category: str, metric: str, primary: bool) -> str:
-    return HEADLINE[category] if primary and metric != "bpb" else f"{category}_{metric}"
-
-
 @functools.lru_cache(maxsize=4)
 def lm_eval_tasks(include_path: str = "") -> tuple[frozenset[str], frozenset[str]]:
     """(tasks, groups) that lm-eval knows: those of `include_path` alone when it is given,

@@ -146,7 +146,8 @@ def check_endpoint(url: str, model: str = "") -> str:
 
 def check_folder(folder: str, what: str = "judge folder") -> None:
     config = Path(folder).expanduser() / "config.json"
-    if not config.is_file() or not any(a.endswith("ForCausalLM") for a in json.loads(config.read_text()).get("architectures", [])):
+    architectures = json.loads(config.read_text()).get("architectures", []) if config.is_file() else []
+    if not any(a.endswith("ForCausalLM") for a in architectures):
         raise ValueError(f"{what} {folder!r} is not a Hugging Face causal-LM folder")
 
 
@@ -218,7 +219,7 @@ def summarise(scores: list[float], verdicts: list[tuple[str, str]], answers_a: l
     s = np.asarray(scores, dtype=float)
     rng = np.random.default_rng(SEED)
     boots = s[rng.integers(0, len(s), size=(BOOTSTRAP, len(s)))].mean(axis=1)
-    lengths = np.array([len(a) - len(b) for a, b in zip(answers_a, answers_b)], dtype=float)
+    lengths = np.array([len(a) - len(b) for a, b in zip(answers_a, answers_b, strict=True)], dtype=float)
     if lengths.std() > 0 and len(s) > 2:  # the score a linear fit predicts at zero length difference
         z = (lengths - lengths.mean()) / lengths.std()
         slope, intercept = np.polyfit(z, s, 1)
@@ -292,7 +293,7 @@ def winrates(pairs: list[tuple[str, str]], judge: str, judge_model: str = "", pr
         model = judge_model or check_endpoint(url)
         for n, (a, b) in enumerate(pairs):
             verdicts, start = [], time.perf_counter()
-            for i, (q, x, y) in enumerate(zip(questions, answers[a], answers[b])):
+            for i, (q, x, y) in enumerate(zip(questions, answers[a], answers[b], strict=True)):
                 first = parse_verdict(ask(url, model, system, template.format(question=q, answer_a=x, answer_b=y)))
                 swapped = parse_verdict(ask(url, model, system, template.format(question=q, answer_a=y, answer_b=x)))
                 verdicts.append((first, swapped))
@@ -322,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     args = parser.parse_args(argv)
-    say = (lambda *m: print(*m, file=sys.stderr, flush=True))
+    def say(*m):
+        print(*m, file=sys.stderr, flush=True)
     try:
         if args.limit is not None and args.limit < 1 or args.max_new_tokens < 1:
             raise ValueError("--limit and --max-new-tokens must be at least 1")

@@ -61,7 +61,7 @@ def check_shared(storage, timeout: float = CHECK_TIMEOUT_S) -> None:
         seen = ray.get(refs, timeout=timeout)
     finally:
         marker.unlink(missing_ok=True)
-    blind = [n for n, ok in zip(nodes, seen) if not ok]
+    blind = [n for n, ok in zip(nodes, seen, strict=True) if not ok]
     if blind:
         where = ", ".join(f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})" for n in blind)
         raise ValueError(f"--storage {storage} is not shared by the cluster's nodes: {len(blind)} of {len(nodes)} "

@@ -46,7 +46,8 @@ def add_winrate_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge-model", default="", help="the judge's model name at the URL (default: the first it lists)")
     group.add_argument("--winrate-prompts", default="mt_bench", help=f"prompt set: {', '.join(PROMPTS)} (default mt_bench)")
     group.add_argument("--winrate-limit", type=int, default=None,
-                       help="the first N prompts (default: the preset's: smoke 2, demo 20, paper 200, the study's Dolly-200)")
+                       help="the first N prompts (default: the preset's: smoke 2, demo 20, paper 200, "
+                            "the study's Dolly-200)")
     group.add_argument("--winrate-max-new-tokens", type=int, default=128, help="answer length in tokens (default 128)")
 
 
@@ -89,7 +90,7 @@ def judge_variants(df: pd.DataFrame, axis: str, spec: WinrateSpec, parent_run_id
     client = mlflow.MlflowClient()
     children = _child_runs(client, parent_run_id)
     df = df.copy()
-    for i, r in zip(rows, reports):
+    for i, r in zip(rows, reports, strict=True):
         metrics = {"win_rate": r["win_rate"], "win_rate_low": r["interval"][0], "win_rate_high": r["interval"][1],
                    "win_rate_length_controlled": r["length_controlled_win_rate"]}
         for k, v in metrics.items():
@@ -104,12 +105,13 @@ def judge_variants(df: pd.DataFrame, axis: str, spec: WinrateSpec, parent_run_id
                          "win_rate_informative": str(r["informative"]).lower()}.items():
                 client.set_tag(run_id, k, v)
     lines = [f"# Win-rate against {spec.baseline}\n"]
-    for i, r in zip(rows, reports):
+    for i, r in zip(rows, reports, strict=True):
         lines.append(f"## {df.at[i, axis]} (seed {df.at[i, 'seed']})\n\n{table(r)}\n")
     mlflow.log_text("\n".join(lines), "winrate.md")
     mlflow.log_dict({"baseline": spec.baseline, "trials": [
         {axis: df.at[i, axis], "seed": int(df.at[i, "seed"]),
-         **{k: v for k, v in r.items() if k not in ("answers_a", "answers_b")}} for i, r in zip(rows, reports)]},
+         **{k: v for k, v in r.items() if k not in ("answers_a", "answers_b")}}
+        for i, r in zip(rows, reports, strict=True)]},
         "winrate.json")
     informative = all(r["informative"] for r in reports)
     mlflow.set_tag("win_rate_informative", str(informative).lower())

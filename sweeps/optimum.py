@@ -158,7 +158,7 @@ def locate(x, y, mode: str, se=None, replicates: int = REPLICATES) -> Optimum:
     margin = MARGIN * float(np.diff(points).min())
     interior = bool(low > lo + margin and high < hi - margin)
     return Optimum(float(grid[best_i]), low, high, float(mean[best_i]), mode, interior,
-                   {float(p): float(w / wins.sum()) for p, w in zip(points, wins)}, seeds,
+                   {float(p): float(w / wins.sum()) for p, w in zip(points, wins, strict=True)}, seeds,
                    {"x": grid.tolist(), "mean": mean.tolist(), "sd": sd.tolist()}, mae, rho, p_flat, margin, source)
 
 

@@ -67,7 +67,7 @@ def trial_configs(spec: SweepSpec, axes: list[Axis], manifest: str = "") -> list
         shown = " x ".join([*(f"{len(a.values)} {a.name}" for a in axes), f"{len(spec.seeds)} seeds"])
         raise ValueError(f"the grid has {count:,} trials ({shown}), more than {MAX_TRIALS:,}: "
                          "sweep fewer points or seeds, or use --search optuna --trials N")
-    return [params(spec, {**dict(zip([a.name for a in axes], point)), "seed": seed}, manifest)
+    return [params(spec, {**dict(zip([a.name for a in axes], point, strict=True)), "seed": seed}, manifest)
             for point in itertools.product(*(a.values for a in axes)) for seed in spec.seeds]
 
 

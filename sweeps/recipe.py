@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None, doc: str = __doc__, experiment: str = "c
         judged = resolve_winrate(args, variants, get_preset(spec.preset).winrate_limit)
         axes = [Axis("variant", tuple(variants))]
         params = trial_configs(spec, axes)
-        runs = [cfg for p, base in zip(params, train_configs(params))
+        runs = [cfg for p, base in zip(params, train_configs(params), strict=True)
                 for cfg in stage_configs(stages[p["variant"]], base)]  # every stage of every trial
         # The pre-flight, dry or not (a stage's init checkpoint is the stage before's, made by the run).
         data = prepare_sweep(spec, [replace(r, init_checkpoint="") for r in runs], dry_run=spec.dry_run)

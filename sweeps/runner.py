@@ -87,7 +87,8 @@ def _param_space(spec: SweepSpec, axes: list[Axis], base: dict, steps: int):
     metric, mode = (list(spec.objectives), [metric_mode(m) for m in spec.objectives]) if spec.pareto \
         else (spec.metric, spec.mode)
     searcher = OptunaSearch(space=DefineByRun(tuple(axes), spec.seeds), metric=metric, mode=mode,
-                            sampler=optuna.samplers.TPESampler(seed=spec.seeds[0], n_startup_trials=min(10, spec.trials // 3 + 1)))
+                            sampler=optuna.samplers.TPESampler(seed=spec.seeds[0],
+                                                               n_startup_trials=min(10, spec.trials // 3 + 1)))
     scheduler = None
     if spec.asha:
         # max_t one past the last step: ASHA stops a trial at max_t, before its final report.
@@ -220,8 +221,9 @@ def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> 
     shown = [c for c in df.columns if c not in ("checkpoint_path", "trial_id") and not c.endswith(("_stderr", "_floor"))]
     print("\nResults (one row per trial):")
     print(df[shown].to_markdown(index=False, floatfmt=".4f"))
-    print(f"\nThe optimum per metric ({'a Gaussian-process fit, 95% bootstrap interval' if numeric(df, axis) else 'mean over seeds'}):")
-    for metric, b in best.items():
+    how = "a Gaussian-process fit, 95% bootstrap interval" if numeric(df, axis) else "mean over seeds"
+    print(f"\nThe optimum per metric ({how}):")
+    for b in best.values():
         print(f"  {b['sentence']}")
     print(f"\nMLflow parent run {run_id} in {tracking_uri}")
     # MLflow 3's UI opens on its GenAI view unless asked for the model-training one.

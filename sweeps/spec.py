@@ -93,7 +93,8 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--size", help=f"model size, overrides the preset's: {', '.join(SIZES)}")
     parser.add_argument("--tokens", type=int, help="training tokens per trial, overrides the preset's")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="seeds per grid point, 0..N-1, the same at every point (default: the preset's, 1 but for study)")
+                        help="seeds per grid point, 0..N-1, the same at every point "
+                             "(default: the preset's, 1 but for study)")
     parser.add_argument("--search", choices=("grid", "optuna"), default="grid",
                         help="grid: every point of the grid with every seed (replication); optuna: Optuna's TPE "
                              "over the axes' ranges, the metric measured during training as well as at the end")
@@ -134,7 +135,8 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--storage", default=DEFAULT_STORAGE,
                         help="folder for Tune results and checkpoints; the MLflow store defaults to "
                              "sqlite:///STORAGE/mlflow.db unless MLFLOW_TRACKING_URI is set (default ./runs)")
-    parser.add_argument("--experiment", default=experiment, help=f"MLflow experiment and Tune run name (default {experiment})")
+    parser.add_argument("--experiment", default=experiment,
+                        help=f"MLflow experiment and Tune run name (default {experiment})")
     parser.add_argument("--synthetic-share", type=float, default=0.0,
                         help="share of the code budget that is synthetic, verified Python (default 0)")
     parser.add_argument("--code-mix", default=DEFAULT_CODE_MIX,
@@ -197,7 +199,7 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode, pareto=args.pareto,
         synthetic_share=args.synthetic_share, code_mix=args.code_mix, text_mix=args.text_mix,
         allow_repeat=not args.no_repeat, data=args.data,
-        languages=tuple(l.strip() for l in args.languages.split(",") if l.strip()),
+        languages=tuple(lang.strip() for lang in args.languages.split(",") if lang.strip()),
         remote_documents=args.remote_documents,
         init_checkpoint=str(Path(args.init_checkpoint).expanduser().resolve()) if args.init_checkpoint else "",
         eval_suite=args.eval_suite, eval_tasks=args.eval_tasks, eval_limit=args.eval_limit,

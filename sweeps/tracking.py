@@ -236,7 +236,7 @@ def _groups(df: pd.DataFrame, axes: list[str]):
         return
     for key, rows in df.groupby(further, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        yield "/".join(f"{a}_{k}" for a, k in zip(further, key)), rows
+        yield "/".join(f"{a}_{k}" for a, k in zip(further, key, strict=True)), rows
 
 
 def best_points(df: pd.DataFrame, axis: str, metrics: dict[str, str] | None = None) -> dict[str, dict]:
@@ -252,7 +252,7 @@ def best_points(df: pd.DataFrame, axis: str, metrics: dict[str, str] | None = No
             delayed(locate)(df[axis].to_numpy(float), df[m].to_numpy(float), mode,
                             df[f"{m}_stderr"].to_numpy(float) if f"{m}_stderr" in df else None)
             for m, mode in chosen.items())
-        located = dict(zip(chosen, fits))
+        located = dict(zip(chosen, fits, strict=True))
     out = {}
     for metric, mode in chosen.items():
         means = df.groupby(axis)[metric].mean()
@@ -277,7 +277,7 @@ def plot(df: pd.DataFrame, axis: str, best: dict[str, dict], path: Path) -> None
     cols = min(3, len(metrics))
     rows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
-    for ax, key in zip(axes.flat, metrics):
+    for ax, key in zip(axes.flat, metrics, strict=False):
         b, metric = best[key], key.partition("/")[0]  # "metric/axis_value" on a several-axis sweep
         data = b.get("frame", df)
         means = data.groupby(axis)[metric].mean()

@@ -37,7 +37,7 @@ def fed_by_the_stream(data, mix, n, seed=0):
     seqs, part = stream.sequences(np.arange(n))
     per_source = np.bincount(seqs[:, :SEQ_LEN].ravel(), minlength=len(SOURCES) + 1)[1:]
     fed = {p: float((part == i).sum()) for i, p in enumerate(stream.families)}
-    return stream, fed, {name: int(t) for (name, _, _), t in zip(SOURCES, per_source)}
+    return stream, fed, {name: int(t) for (name, _, _), t in zip(SOURCES, per_source, strict=True)}
 
 
 @pytest.mark.parametrize("text_mix", ["", "encyclopedic:0.4,news:0.3,speeches:0.1,literature:0.2",
@@ -48,7 +48,7 @@ def test_shares_and_epochs_match_the_tokens_fed(data, text_mix, ratio, n):
     stream, fed, tokens = fed_by_the_stream(data, mix, n)
     got = realized(fed, stream, data)
     total = n * SEQ_LEN
-    for name, family, tier in SOURCES:
+    for name, _, _ in SOURCES:
         assert got[f"epochs_{name}"] == pytest.approx(tokens[name] / len(data.tokens(name, "train")))
     text = sum(tokens[s] for s, f, _ in SOURCES if f == "text") / total
     assert got["realized_share_text"] == pytest.approx(text)

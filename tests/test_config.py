@@ -62,7 +62,7 @@ def test_cooldown_schedule_decays_linearly_to_its_floor():
                       schedule="linear", min_lr=1e-6)
     lrs = [cfg.lr_at(s) for s in range(cfg.steps)]
     assert lrs[0] == cfg.lr and lrs[-1] == pytest.approx(1e-6)
-    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
 
 
 @pytest.mark.parametrize("bad, message", [

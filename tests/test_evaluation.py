@@ -178,7 +178,8 @@ model = AutoModelForCausalLM.from_pretrained("{random_checkpoint}")
 tok = AutoTokenizer.from_pretrained("{random_checkpoint}")
 out = score_items(model, tok, resolve("paper", "piqa,triviaqa"), 9, quiet=True)
 if rank == 0:
-    json.dump({{b: {{m: v.tolist() for m, v in s["metrics"].items()}} for b, s in out.items()}}, open("{tmp_path / 'two.json'}", "w"))
+    scores = {{b: {{m: v.tolist() for m, v in s["metrics"].items()}} for b, s in out.items()}}
+    json.dump(scores, open("{tmp_path / 'two.json'}", "w"))
 dist.destroy_process_group()
 # Skip interpreter teardown: torch's gloo threads sometimes abort there ("terminate called
 # without an active exception", 1 run in ~5), after every score has been gathered and written.
@@ -272,9 +273,9 @@ def test_canonical_solutions_pass_and_empty_bodies_fail():
         docs = list(docs)
         canonical = utils.execute_completions([[d["target"]] for d in docs], docs)
         empty = utils.execute_completions([["    pass\n"] for d in docs], docs)
-        assert [utils.score_pass(d, r)["pass1"] for d, r in zip(docs, canonical)] == [1.0] * len(docs), \
+        assert [utils.score_pass(d, r)["pass1"] for d, r in zip(docs, canonical, strict=True)] == [1.0] * len(docs), \
             [r[0]["stderr"][-300:] for r in canonical if r[0]["status"] != "passed"][:2]
-        assert sum(utils.score_pass(d, r)["pass1"] for d, r in zip(docs, empty)) == 0
+        assert sum(utils.score_pass(d, r)["pass1"] for d, r in zip(docs, empty, strict=True)) == 0
 
 
 @pytest.mark.slow

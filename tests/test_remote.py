@@ -21,8 +21,10 @@ def hub(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     slim = root / "SlimPajama-627B" / "train" / "chunk1"
     slim.mkdir(parents=True)
-    rows = [{"text": f"An essay on rivers, number {i}. " * 30, "meta": {"redpajama_set_name": "RedPajamaC4"}} for i in range(30)]
-    rows += [{"text": f"def leaked_{i}(): pass\n" * 20, "meta": {"redpajama_set_name": "RedPajamaGithub"}} for i in range(10)]
+    rows = [{"text": f"An essay on rivers, number {i}. " * 30, "meta": {"redpajama_set_name": "RedPajamaC4"}}
+            for i in range(30)]
+    rows += [{"text": f"def leaked_{i}(): pass\n" * 20, "meta": {"redpajama_set_name": "RedPajamaGithub"}}
+             for i in range(10)]
     rows += [{"text": f"Q: how do I sort a list {i}?\nA: use sorted().\n" * 10,
               "meta": {"redpajama_set_name": "RedPajamaStackExchange"}} for i in range(12)]
     with open(slim / "example_train_0.jsonl", "w") as f:

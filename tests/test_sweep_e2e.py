@@ -213,7 +213,8 @@ def test_recipe_sweep_trains_shared_stages_once_and_judges_variants(prepared, tm
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         code = recipe.main(["--preset", "smoke", "--recipes", "balanced_to_text", "--cooldowns", "text,code",
-                            "--workers", "1", "--storage", str(tmp_path), "--experiment", "recipes", "--eval-tasks", "piqa,mbpp",
+                            "--workers", "1", "--storage", str(tmp_path), "--experiment", "recipes",
+                            "--eval-tasks", "piqa,mbpp",
                             "--winrate-baseline", "balanced_to_text/text", "--judge", str(judge),
                             "--winrate-max-new-tokens", "8"])
     finally:
@@ -245,7 +246,8 @@ def test_recipe_sweep_trains_shared_stages_once_and_judges_variants(prepared, tm
     [trial] = report["trials"]
     assert trial["variant"] == "balanced_to_text/code" and trial["prompts"] == 2 and len(trial["verdicts"]) == 2
     assert not Path(f"/proc/{trial['judge_served_pid']}").exists()  # the judge server was stopped
-    assert "Win-rate against balanced_to_text/text" in open(client.download_artifacts(parent.info.run_id, "winrate.md")).read()
+    report = open(client.download_artifacts(parent.info.run_id, "winrate.md")).read()
+    assert "Win-rate against balanced_to_text/text" in report
 
 
 def _swept(main, args: list[str], storage, experiment: str, dashboard: bool = False):

@@ -51,7 +51,8 @@ def test_optuna_dry_run_names_the_searched_ranges(tmp_path):
                   tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[0]) == {"synthetic_share": [0.0, 1.0], "code_ratio": [0.0, 1.0]}
-    assert done.stdout.strip().endswith("6 trials (optuna + ASHA); every check a run makes passed; nothing was trained (--dry-run)")
+    assert done.stdout.strip().endswith(
+        "6 trials (optuna + ASHA); every check a run makes passed; nothing was trained (--dry-run)")
 
 
 @pytest.mark.parametrize("name, args, named", [

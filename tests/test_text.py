@@ -30,7 +30,7 @@ def test_every_tier_has_modern_english_with_its_licence(prepared):
         pytest.skip("npm is missing here: the brown and state_of_union sources were skipped (checked)")
     assert set(ENGLISH) <= set(stats), prepared.missing()
     by_tier = Counter()
-    for name, s in stats.items():
+    for s in stats.values():
         if s["family"] == "text":
             assert s["tier"] in TIERS and s["licence"] and s["origin"]
             by_tier[s["tier"]] += s["tokens_train"]
@@ -61,7 +61,8 @@ def test_no_document_repeats_and_none_carries_mojibake(prepared):
 
 
 def test_cleaning_repairs_encoding_and_untags_brown():
-    assert clean("The cafÃ©  said â€œhiâ€\x9d\r\n\r\n\r\n\r\nbye ") == 'The café said "hi"\n\nbye'  # ftfy also straightens quotes
+    # ftfy also straightens quotes
+    assert clean("The cafÃ©  said â€œhiâ€\x9d\r\n\r\n\r\n\r\nbye ") == 'The café said "hi"\n\nbye'
     tagged = "\tThe/at jury/nn said/vbd ``/`` no/at ''/'' ,/, it/pps did/dod ;/. ;/.\n\n\tNext/ap ./."
     assert untag_brown(tagged) == 'The jury said "no", it did;\n\nNext.'
 

@@ -60,7 +60,7 @@ class TrainConfig:
     use_gpu: bool = False
 
     def __post_init__(self):
-        self.mixture  # a bad mixture fails here
+        _ = self.mixture  # a bad mixture fails here
         get_size(self.model_size)  # and an unknown size here
         if self.num_workers < 1 or self.global_batch % self.num_workers:
             raise ValueError(f"global batch {self.global_batch} does not split over {self.num_workers} workers")
@@ -93,10 +93,6 @@ class TrainConfig:
     @property
     def seq_len(self) -> int:
         return get_size(self.model_size).seq_len
-
-    @property
-    def vocab_size(self) -> int:
-        return get_size(self.model_size).vocab_size
 
     @property
     def tokens_per_step(self) -> int:

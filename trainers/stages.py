@@ -67,7 +67,7 @@ def run_recipe(stages: list[Stage], base: TrainConfig, storage: Path, train,
         raise ValueError(f"stage {stages[0].name} starts from a previous stage, but it is the first")
     previous, key, log, todo = "", "", [], []
     with ExitStack() as held:
-        for stage, cfg in zip(stages, stage_configs(stages, base)):
+        for stage, cfg in zip(stages, stage_configs(stages, base), strict=True):
             key = stage_key(cfg, key if stage.from_previous else "", tokenizer)
             folder = storage / "stages" / key
             folder.mkdir(parents=True, exist_ok=True)
@@ -87,6 +87,6 @@ def run_recipe(stages: list[Stage], base: TrainConfig, storage: Path, train,
         if todo:
             train([c for c, _ in todo], [str(f) for _, f in todo], f"stages-{todo[0][1].name}-{len(todo)}")
     records = [read_record(storage / "stages" / s["key"]) for s in log]
-    for entry, record in zip(log, records):
+    for entry, record in zip(log, records, strict=True):
         entry["checkpoint"] = record["checkpoint"]
     return records[-1]["checkpoint"], records[-1]["metrics"], log

@@ -141,7 +141,7 @@ def train_loop_per_worker(config: dict) -> dict | None:
     metrics = None
     with (resume.as_directory() if resume else tempfile.TemporaryDirectory()) as resume_dir:
         resumed_stage = _stage_of(Path(resume_dir)) if resume else None
-        for i, (cfg, folder) in enumerate(zip(cfgs, folders)):
+        for i, (cfg, folder) in enumerate(zip(cfgs, folders, strict=True)):
             record = read_record(folder) if folder else None
             if record is not None:  # trained before a restart
                 metrics = record["metrics"]

@@ -191,7 +191,7 @@ def program(doc: dict, completion: str) -> str:
 def execute_completions(resps: list[list[str]], docs: list[dict]) -> list[list[dict]]:
     """lm-eval filter: every completion of this rank run in one sandbox batch."""
     from evaluation.sandbox import run_programs
-    results = iter(run_programs([program(d, r[0]) for r, d in zip(resps, docs)], timeout=PASS_TIMEOUT_S))
+    results = iter(run_programs([program(d, r[0]) for r, d in zip(resps, docs, strict=True)], timeout=PASS_TIMEOUT_S))
     return [[next(results)] for _ in resps]
 
 

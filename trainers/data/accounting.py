@@ -33,9 +33,9 @@ def source_tokens(n_windows: int, offset: int, seq_len: int, layout: list[tuple[
     for first in range(0, n_windows, CHUNK):
         c = np.arange(first, min(n_windows, first + CHUNK), dtype=np.int64)
         w = (offset + c * seq_len) % period
-        for i, (a, b) in enumerate(zip(starts, ends)):
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
             out[i] += np.clip(np.minimum(w + seq_len, b) - np.maximum(w, a), 0, None).sum()
-    return {name: int(t) for (name, _), t in zip(layout, out)}
+    return {name: int(t) for (name, _), t in zip(layout, out, strict=True)}
 
 
 def realized(fed: dict[str, float], stream, data) -> dict[str, float]:

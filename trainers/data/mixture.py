@@ -130,7 +130,8 @@ class MixedStream:
         for f in self.families:
             n = len(arrays.get(f, ()))
             if n <= seq_len + 1:
-                raise ValueError(f"{'text tier' if '/' in f else 'family'} {f} has {n} tokens, fewer than one sequence of {seq_len + 1}"
+                kind = "text tier" if "/" in f else "family"
+                raise ValueError(f"{kind} {f} has {n} tokens, fewer than one sequence of {seq_len + 1}"
                                  + (" (its sources were not prepared)" if n == 0 else ""))
             self.offsets[f] = int(rng.integers(0, n - seq_len - 1))
 
@@ -154,7 +155,7 @@ class MixedStream:
         """Tokens of sequences j, shape (len(j), seq_len + 1), and each one's family index."""
         family, nth = self.assign(j)
         out = np.empty((len(family), self.seq_len + 1), dtype=np.int64)
-        for row, (level, c) in enumerate(zip(family, nth)):
+        for row, (level, c) in enumerate(zip(family, nth, strict=True)):
             name = self.families[level]
             arr = self.arrays[name]
             start = (self.offsets[name] + int(c) * self.seq_len) % (len(arr) - self.seq_len - 1)

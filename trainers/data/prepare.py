@@ -81,7 +81,7 @@ class PreparedData:
 
     def part_layout(self, part: str, split: str) -> list[tuple[str, int]]:
         """A part's sources in the order `family_tokens` packs them, with their token counts."""
-        return [(name, len(a)) for name, a in zip(self._part_sources(part), self._family_parts(part, split))]
+        return [(name, len(a)) for name, a in zip(self._part_sources(part), self._family_parts(part, split), strict=True)]
 
     def family_tokens(self, family: str, split: str) -> np.ndarray:
         """A family's (or text tier's) sources packed one after another (empty if it has none)."""
@@ -162,7 +162,7 @@ def _bytes_to_unicode() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return dict(zip(bs, map(chr, cs)))
+    return dict(zip(bs, map(chr, cs), strict=True))
 
 
 def _token_bytes(tok: Tokenizer) -> np.ndarray:

@@ -7,8 +7,8 @@ candidate implementations, some of them subtly wrong (off-by-one, wrong operator
 that never ends), as a sampler of real programs would produce. Test cases are computed
 from the specification; every candidate program (function + tests) runs in the
 project's code sandbox (evaluation/sandbox.py: no network, read-only host, its own process
-tree, CPU-time, memory and wall-clock limits) and is kept only if its tests pass. Kept programs are deduplicated. The run is a
-pure function of the seed.
+tree, CPU-time, memory and wall-clock limits) and is kept only if its tests pass. Kept
+programs are deduplicated. The run is a pure function of the seed.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ TASKS = (
          lambda values, k: [max(values[:i + 1]) + k for i in range(len(values))],
          ("out, best = [], None\n    for v in values:\n        best = v if best is None else max(best, v)\n"
           "        out.append(best + {k})\n    return out",
-          "out, best = [], 0\n    for v in values:\n        best = max(best, v)\n        out.append(best + {k})\n    return out"),
+          "out, best = [], 0\n    for v in values:\n        best = max(best, v)\n"
+          "        out.append(best + {k})\n    return out"),
          lambda rng: (_ints(rng),)),
     Task("scale_evens", "Multiply the even numbers of values by {k} and drop the odd ones.", "values",
          lambda values, k: [v * k for v in values if v % 2 == 0],
@@ -142,7 +143,7 @@ def synthesize(n: int, seed: int = 0, workers: int | None = None) -> SynthesisRe
     for r, chunk_verdicts in enumerate(verdicts):
         passed[r::n_runners] = chunk_verdicts
     kept, seen, dups = [], set(), 0
-    for program, ok in zip(candidates, passed):
+    for program, ok in zip(candidates, passed, strict=True):
         if not ok:
             continue
         # Duplicates differ only in the function's index: compare without it.
