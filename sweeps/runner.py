@@ -38,7 +38,7 @@ from trainers.data.prepare import PreparedData
 from trainers.config import TrainConfig
 
 # Tune hands a finished trial's actor (torch and this package already imported) to the next
-# trial instead of starting a process per trial: ~2 s less per trial on 2 cores (bench/fixed_cost.py).
+# trial instead of starting a process per trial: ~2 s less per trial on 2 cores (bench/perf/fixed_cost.py).
 REUSE_TRIAL_ACTORS = True
 # ASHA: rungs at a ninth and a third of the budget, a third of the trials promoted at each.
 ASHA_REDUCTION = 3

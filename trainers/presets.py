@@ -41,7 +41,7 @@ PRESETS: dict[str, Preset] = {
     # The README default on a 2-core laptop: 0.99M params, a million tokens a trial, the
     # six-ratio grid in ~11 minutes with start-up and prep. One worker a trial, two trials at
     # once: measured on this grid against two DDP workers one trial at a time
-    # (bench/sweep_throughput.py), 1.08x the trials per hour (training 66% of the cores'
+    # (bench/perf/sweep_throughput.py), 1.08x the trials per hour (training 66% of the cores'
     # time against 61%); three one-worker trials at once on 2 cores gave 1.02x.
     # 100 items per benchmark keep the end-of-trial evaluation near a ninth of training time.
     "demo": Preset(size="1m", tokens=1_000_000, global_batch=32, lr=2e-3,

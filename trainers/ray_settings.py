@@ -5,7 +5,7 @@
 
 Ray Train reads these environment variables when a run starts and passes them on to the
 run's controller and workers. A variable the user set is left alone; the figures are from
-`bench/fixed_cost.py` on a 2-core machine.
+`bench/perf/fixed_cost.py` on a 2-core machine.
 """
 
 from __future__ import annotations

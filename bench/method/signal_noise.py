@@ -1,7 +1,7 @@
 """Benchmark: which benchmark metrics separate code ratios, and what scoring costs a trial.
 
     python sweeps/ratio.py --preset demo --seeds 2 --storage runs-snr --experiment snr
-    python bench/signal_noise.py --storage runs-snr --experiment snr   # saves bench/results/signal_noise.json
+    python -m bench.method.signal_noise --storage runs-snr --experiment snr   # saves bench/results/signal_noise.json
 
 Reads a finished ratio sweep with two or more seeds per ratio from its MLflow store and,
 per task and metric (and per category score), prints the signal-to-noise ratio of
@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import report  # noqa: E402
+from bench.report import report
 
 SKIP = ("_stderr", "_floor", "_n")
 

@@ -1,6 +1,6 @@
 """Benchmark: the code sandbox's throughput and the time it takes to contain hostile programs.
 
-    python bench/sandbox.py [--repeats 3]        # saves bench/results/sandbox.json
+    python -m bench.perf.sandbox [--repeats 3]        # saves bench/results/sandbox.json
 
 1. Throughput on HumanEval's 164 and MBPP's 500 canonical solutions with their tests (the
    programs pass@1 runs): programs per second through `evaluation.sandbox.run_programs`
@@ -21,10 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import report  # noqa: E402
+from bench.report import report
 
 HOSTILE = {
     "endless_loop": "while True:\n    pass",

@@ -1,11 +1,11 @@
 """Benchmark: the Ray Train loop against a plain PyTorch DDP loop of the same model and data.
 
-    python bench/throughput.py [--size 1m] [--tokens 400000]   # saves bench/results/throughput.json
+    python -m bench.perf.throughput [--size 1m] [--tokens 400000]   # saves bench/results/throughput.json
 
 In one process, on this machine: the same model, data and loop code trained by
 `trainers.train.fit` (Ray Train, 2 workers, DDP over gloo) and by a plain
 `torch.multiprocessing` DDP run of 2 processes (no Ray): training tokens/s of each, their
-ratio (target >= 0.9) and MFU. A trial's fixed cost is measured by bench/fixed_cost.py.
+ratio (target >= 0.9) and MFU. A trial's fixed cost is measured by bench/perf/fixed_cost.py.
 """
 
 from __future__ import annotations
@@ -14,25 +14,22 @@ import argparse
 import json
 import os
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from report import report  # noqa: E402
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-import torch.multiprocessing as mp  # noqa: E402
+import numpy as np
+from bench.report import report
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
-from trainers.config import TrainConfig  # noqa: E402
-from trainers.data.mixture import MixedStream  # noqa: E402
-from trainers.data.prepare import PreparedData, prepare  # noqa: E402
-from trainers.flops import cpu_peak, flops_per_token  # noqa: E402
-from trainers.train import build_model, train_step  # noqa: E402
+from trainers.config import TrainConfig
+from trainers.data.mixture import MixedStream
+from trainers.data.prepare import PreparedData, prepare
+from trainers.flops import cpu_peak, flops_per_token
+from trainers.train import build_model, train_step
 
 
 def _plain_worker(rank: int, world: int, port: int, cfg: TrainConfig, out: str) -> None:

@@ -1,6 +1,6 @@
 """Benchmark: how much of a sweep's time the cores spend training, by how trials share them.
 
-    python bench/sweep_throughput.py [--preset demo] [--layouts 2x0.9,1x0.9,1x0.55]
+    python -m bench.perf.sweep_throughput [--preset demo] [--layouts 2x0.9,1x0.9,1x0.55]
     # saves bench/results/sweep_throughput.json
 
 The demo grid (the six code ratios of the study, one seed, the preset's tokens and
@@ -27,16 +27,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fixed_cost import CpuByRole  # noqa: E402
-from report import report  # noqa: E402
+from bench.perf.fixed_cost import CpuByRole
+from bench.report import report
 
 
 def one_sweep(args, layout: str, storage: Path, cpu: CpuByRole) -> dict:

@@ -1,7 +1,7 @@
 """Benchmark: the optimum of a one-seed sweep, with the trials' standard errors as the noise
 against the fit guessing a white-noise term (the baseline), on the same planted curves.
 
-    python bench/one_seed_optimum.py [--curves 100]     # saves bench/results/one_seed_optimum.json
+    python -m bench.method.one_seed_optimum [--curves 100]     # saves bench/results/one_seed_optimum.json
 
 Each curve is one value per point on the paper's six ratios (0, 0.25, 0.5, 0.75, 0.9, 1),
 drawn once and given to both methods: bowls `3 + a (r - optimum)^2` (optimum uniform in
@@ -17,14 +17,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import report  # noqa: E402
+from bench.report import report
 
 RATIOS = np.array([0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
 

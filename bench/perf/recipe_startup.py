@@ -1,6 +1,6 @@
 """Benchmark: what a three-stage recipe trial pays outside training, stage by stage or in one run.
 
-    python bench/recipe_startup.py [--runs 2] [--tokens 100000]   # saves bench/results/recipe_startup.json
+    python -m bench.perf.recipe_startup [--runs 2] [--tokens 100000]   # saves bench/results/recipe_startup.json
 
 In one process and one local Ray instance: Balanced->Text with a code cooldown (init,
 continue, cooldown; smoke size, 2 DDP workers) trained through `trainers.stages.run_recipe`
@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import report  # noqa: E402
+from bench.report import report
 
 
 def one_recipe(base, data, storage: Path, per_stage: bool) -> dict:

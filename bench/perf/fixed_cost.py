@@ -1,6 +1,6 @@
 """Benchmark: where a trial's fixed cost goes, and what codemix's settings cut from it.
 
-    python bench/fixed_cost.py [--runs 3] [--trials 3]   # saves bench/results/fixed_cost.json
+    python -m bench.perf.fixed_cost [--runs 3] [--trials 3]   # saves bench/results/fixed_cost.json
 
 In one process and one local Ray instance on this machine:
 1. One Train job (`trainers.train.fit`, smoke size, 2 DDP workers): launch -> worker
@@ -23,18 +23,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import report  # noqa: E402
-from trainers.ray_settings import POLL_VAR, PREEMPTION_VAR  # noqa: E402
+from bench.report import report
+from trainers.ray_settings import POLL_VAR, PREEMPTION_VAR
 
 # Ray's own defaults, set explicitly for the baseline runs (codemix leaves a user's setting alone).
 RAY_DEFAULTS = {POLL_VAR: "2", PREEMPTION_VAR: "1"}

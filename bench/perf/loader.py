@@ -1,6 +1,6 @@
 """Benchmark: does the data loader outpace the model, and what does preparation cost?
 
-    python bench/loader.py            # prints and saves bench/results/loader.json
+    python -m bench.perf.loader            # prints and saves bench/results/loader.json
 
 Measured in one process, on this machine:
 - tokens/s the mixed stream delivers to one of 2 training workers (rank 0's micro-batches
@@ -12,25 +12,23 @@ Measured in one process, on this machine:
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from report import report  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+from bench.report import report
+import torch
 
-from trainers.presets import get_preset  # noqa: E402
-from trainers.data.mixture import MixedStream  # noqa: E402
-from trainers.data.prepare import cache_root, prepare  # noqa: E402
-from trainers.config import TrainConfig  # noqa: E402
-from trainers.train import build_model, train_step  # noqa: E402
+from trainers.presets import get_preset
+from trainers.data.mixture import MixedStream
+from trainers.data.prepare import cache_root, prepare
+from trainers.config import TrainConfig
+from trainers.train import build_model, train_step
 
 WORLD = 2
 
@@ -58,7 +56,9 @@ def model_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> flo
 
 
 def main() -> None:
-    preset = get_preset("demo")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="demo", help="whose model and batch the loader feeds (default demo)")
+    preset = get_preset(parser.parse_args().preset)
     results = {"machine_cpus": os.cpu_count()}
 
     with tempfile.TemporaryDirectory() as tmp:

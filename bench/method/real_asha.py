@@ -1,9 +1,9 @@
 """Benchmark: a real sweep, Optuna with ASHA against the full grid, in tokens trained and optimum.
 
-    python bench/real_asha.py [--preset smoke] [--trials 8,12,16] [--resolution 0.05]
+    python -m bench.method.real_asha [--preset smoke] [--trials 8,12,16] [--resolution 0.05]
     # saves bench/results/real_asha.json
 
-The planted benchmark (bench/planted.py) knows its optimum; this one trains. In one process
+The planted benchmark (bench/method/planted.py) knows its optimum; this one trains. In one process
 and one local Ray instance with its dashboard (ASHA needs it), `sweeps/ratio.py` runs twice
 on the same preset, one worker a trial: a grid over the code ratio at `--resolution`, then
 `--search optuna --asha --trials N` over [0, 1] for each N of `--trials`, all locating the
@@ -16,15 +16,12 @@ interval, and its distance from the grid's: how few trials still locate it withi
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import report  # noqa: E402
+from bench.report import report
 
 
 def one(args, extra: list[str], storage: Path, name: str) -> dict:

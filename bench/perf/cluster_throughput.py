@@ -1,6 +1,6 @@
 """Benchmark: a sweep's trials per hour on one Ray node against two nodes of the same CPUs.
 
-    python bench/cluster_throughput.py [--ratios 0,0.25,0.5,0.75] [--preset smoke]
+    python -m bench.perf.cluster_throughput [--ratios 0,0.25,0.5,0.75] [--preset smoke]
     # saves bench/results/cluster_throughput.json
 
 Each layout is a real cluster on 127.0.0.1 started with `ray start` (token auth, as the
@@ -27,10 +27,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.report import report
 
-from report import report  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:

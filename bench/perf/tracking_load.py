@@ -1,7 +1,7 @@
 """Benchmark: the report rate a real `mlflow server` sustains from N concurrent trials, and
 whether any metric is lost.
 
-    python bench/tracking_load.py [--trials 1,4,16] [--reports 60] [--metrics 40]
+    python -m bench.perf.tracking_load [--trials 1,4,16] [--reports 60] [--metrics 40]
     # saves bench/results/tracking_load.json
 
 A sweep's driver logs each report of each trial as one `log_batch` (sweeps/tracking.py's
@@ -28,9 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import report  # noqa: E402
+from bench.report import report
 
 
 def _free_port() -> int:

@@ -1,6 +1,6 @@
 """Benchmark: what Optuna with ASHA spends to locate an optimum, against a full grid.
 
-    python bench/planted.py [--curves 20] [--trials 16]     # saves bench/results/planted.json
+    python -m bench.method.planted [--curves 20] [--trials 16]     # saves bench/results/planted.json
 
 For each of `--curves` planted curves (optimum uniform in [0.05, 0.95], trial noise drawn
 from 0.002/0.005/0.01; sweeps/planted.py), in this process on one local Ray cluster:
@@ -16,14 +16,11 @@ import argparse
 import statistics
 import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import report  # noqa: E402
+from bench.report import report
 
 
 def main() -> int:

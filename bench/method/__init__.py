@@ -1,0 +1,1 @@
+"""Method benchmarks: whether the search and the statistics find what is planted or measured."""

@@ -1,0 +1,1 @@
+"""Performance benchmarks: throughput, fixed costs and capacity, each against a baseline."""
