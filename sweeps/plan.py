@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from sweeps import store
 from sweeps.spec import SweepSpec
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, check_machine
 from trainers.data.prepare import PreparedData, prepare
 from trainers.sizes import get_size, model_config
 
@@ -82,10 +82,10 @@ def tracked(spec: SweepSpec, cfg: TrainConfig) -> dict:
 def params(spec: SweepSpec, overrides: dict, manifest: str) -> dict:
     """A trial's flat params: the TrainConfig fields, plus the axes that are not fields."""
     overrides = derived(overrides)
-    train = {"code_ratio": 0.0, **{k: v for k, v in overrides.items() if k in TRAIN_FIELDS}}
+    point = {k: v for k, v in overrides.items() if k in TRAIN_FIELDS}
     extra = {k: v for k, v in overrides.items() if k not in TRAIN_FIELDS}
-    cfg = spec.train_config(manifest=manifest, **train)
-    if tracking := tracked(spec, cfg):  # needs the config's steps; built again only then
+    cfg = spec.train_config(manifest=manifest, **point)
+    if tracking := tracked(spec, cfg):  # needs the trial's steps (its size and budget)
         cfg = replace(cfg, **tracking)
     return {**asdict(cfg), **extra, "init_source": cfg.init_checkpoint or "scratch",
             "train_storage": str(store.join(spec.storage, "train"))}
@@ -113,7 +113,9 @@ def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig], dry_run: bool = F
     first time on a machine, minutes, with progress) and check every trial against it and
     against the machine; then, for a real run only, measure the CPU peak and random floors."""
     check_fit(configs)
-    data = prepare(vocab_size=get_size(spec.size).vocab_size, registry=spec.registry())
+    for needs in {(c.eval_suite, c.eval_tasks, c.allow_code_execution): c for c in configs}.values():
+        check_machine(needs)  # lm-eval's registry and the sandbox, once per distinct need
+    data = prepare(vocab_size=get_size(spec.base.model_size).vocab_size, registry=spec.registry())
     for cfg in configs:
         cfg.check_data(data)
     if dry_run:

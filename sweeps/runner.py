@@ -125,9 +125,10 @@ def _state_file(spec: SweepSpec):
 
 def sweep_params(spec: SweepSpec, data: PreparedData, axes: list[Axis]) -> dict:
     """What the parent run logs as its params."""
-    return {"preset": spec.preset, "model_size": spec.size, "tokens": spec.tokens, "data": spec.data,
-            "data_missing": ",".join(data.missing()) or "none", "code_mix": spec.code_mix,
-            "text_mix": spec.text_mix or "by size", "synthetic_share": spec.synthetic_share,
+    base = spec.base
+    return {"preset": spec.preset, "model_size": base.model_size, "tokens": base.tokens, "data": spec.data,
+            "data_missing": ",".join(data.missing()) or "none", "code_mix": base.code_mix,
+            "text_mix": base.text_mix or "by size", "synthetic_share": base.synthetic_share,
             **_search_params(spec, axes)}
 
 

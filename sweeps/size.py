@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainers.presets import PAPER_RATIOS, get_preset  # noqa: E402
+from trainers.presets import PAPER_RATIOS  # noqa: E402
 from sweeps.script import Axis, parse_names, parse_values, run_script  # noqa: E402
 from trainers.sizes import SIZES, get_size  # noqa: E402
 
@@ -31,7 +31,7 @@ def add_flags(parser):
 
 def axes(args, spec):
     ladder = list(SIZES)
-    own = get_preset(args.preset).size
+    own = spec.base.model_size
     sizes = parse_names(args.sizes or ",".join(ladder[ladder.index(own):ladder.index(own) + 2]), "--sizes", SIZES)
     if len({get_size(s).vocab_size for s in sizes}) > 1:
         raise ValueError(f"--sizes {','.join(sizes)} need different tokenizers (vocabularies "

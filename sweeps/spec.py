@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evaluation.suites import CATEGORIES, HEADLINE, SUITES
@@ -28,8 +28,6 @@ DEFAULT_STORAGE = "runs"  # under the current folder: `mlflow ui` there finds ru
 class SweepSpec:
     experiment: str
     preset: str
-    size: str
-    tokens: int
     seeds: tuple[int, ...]
     search: str            # "grid" or "optuna"
     trials: int            # optuna: number of trials
@@ -39,23 +37,13 @@ class SweepSpec:
     dry_run: bool
     metric: str            # what Optuna optimises; the table reports every metric
     mode: str
+    base: TrainConfig | None = None  # every trial's config before its point: the preset's, with the flags
+    #                                  applied; None for a sweep that trains nothing (sweeps/planted.py)
     pareto: str = ""       # a second objective: the Pareto front of the two ("": none)
     asha: bool = False     # stop weak Optuna trials early (Tune's ASHA) on the metric tracked in training
-    synthetic_share: float = 0.0
-    code_mix: str = DEFAULT_CODE_MIX
-    text_mix: str = ""
-    allow_repeat: bool = True
     data: str = "embedded"  # or "remote": the study's Hugging Face datasets
     languages: tuple[str, ...] = STACK_LANGUAGES
     remote_documents: int = 200_000
-    init_checkpoint: str = ""
-    eval_suite: str = "paper"
-    eval_tasks: str = ""
-    eval_limit: int | None = None  # None: the preset's
-    allow_code_execution: bool = False
-    eval_code_limit: int | None = None  # None: the preset's
-    checkpoint_every: int | None = None  # steps; None: the preset's
-    workers: int | None = None  # Ray Train workers per trial; None: the preset's
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -67,25 +55,9 @@ class SweepSpec:
         # The study's synthetic data was never released: it is always generated here.
         return {**remote_registry(self.languages, self.remote_documents), "synthetic_python": SOURCES["synthetic_python"]}
 
-    def train_config(self, manifest: str = "", **overrides) -> TrainConfig:
-        """The training config of one trial: the preset, with this spec's and the trial's overrides."""
-        p = get_preset(self.preset)
-        fields = dict(
-            model_size=self.size, tokens=self.tokens, manifest=manifest,
-            synthetic_share=self.synthetic_share, code_mix=self.code_mix, text_mix=self.text_mix,
-            allow_repeat=self.allow_repeat,
-            init_checkpoint=self.init_checkpoint,
-            global_batch=p.global_batch, lr=p.lr, eval_tokens=p.eval_tokens, log_every=p.log_every,
-            num_workers=p.num_workers if self.workers is None else self.workers,
-            cpus_per_worker=p.cpus_per_worker, use_gpu=p.use_gpu,
-            parallel=p.parallel, warmup_frac=p.warmup_frac,
-            checkpoint_every=p.checkpoint_every if self.checkpoint_every is None else self.checkpoint_every,
-            min_lr=p.lr / 10,  # cosine to 10% of the peak (Chinchilla)
-            eval_suite=self.eval_suite, eval_tasks=self.eval_tasks,
-            eval_limit=p.eval_limit if self.eval_limit is None else self.eval_limit,
-            allow_code_execution=self.allow_code_execution,
-            eval_code_limit=p.eval_code_limit if self.eval_code_limit is None else self.eval_code_limit)
-        return TrainConfig(**{**fields, **overrides})
+    def train_config(self, **point) -> TrainConfig:
+        """One trial's config: the base with the trial's point (and any other field) replaced."""
+        return replace(self.base, **point)
 
 
 def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
@@ -110,12 +82,13 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                         help="a second objective, e.g. --metric nl_reasoning_bpb --pareto code_bpb: the parent run gets "
                              "the Pareto front of the two (points no other beats on both); with --search optuna, "
                              "Optuna optimises both (multi-objective TPE)")
-    parser.add_argument("--eval-suite", default="paper",
-                        help=f"benchmarks scored at the end of every trial: {', '.join(SUITES)} or none; default paper")
-    parser.add_argument("--eval-tasks", default="",
+    parser.add_argument("--eval-suite", default=None,
+                        help=f"benchmarks scored at the end of every trial: {', '.join(SUITES)} or none "
+                             "(default: the preset's, paper)")
+    parser.add_argument("--eval-tasks", default=None,
                         help="comma list of benchmark tasks, categories or lm-eval task names (fetched by lm-eval's "
                              "own loader) instead of the whole suite")
-    parser.add_argument("--allow-code-execution", action="store_true",
+    parser.add_argument("--allow-code-execution", action="store_true", default=None,
                         help="score HumanEval/MBPP pass@1 by running each trial's generated code in the code "
                              "sandbox (evaluation/sandbox.py); off by default: code_bpb only")
     parser.add_argument("--eval-code-limit", type=int, default=None,
@@ -137,11 +110,11 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                              "sqlite:///STORAGE/mlflow.db unless MLFLOW_TRACKING_URI is set (default ./runs)")
     parser.add_argument("--experiment", default=experiment,
                         help=f"MLflow experiment and Tune run name (default {experiment})")
-    parser.add_argument("--synthetic-share", type=float, default=0.0,
+    parser.add_argument("--synthetic-share", type=float, default=None,
                         help="share of the code budget that is synthetic, verified Python (default 0)")
-    parser.add_argument("--code-mix", default=DEFAULT_CODE_MIX,
+    parser.add_argument("--code-mix", default=None,
                         help=f"how the non-synthetic code budget splits over code families (default {DEFAULT_CODE_MIX})")
-    parser.add_argument("--text-mix", default="",
+    parser.add_argument("--text-mix", default=None,
                         help="how the text budget splits over the text tiers (encyclopedic, news, speeches, "
                              "literature), e.g. encyclopedic:0.5,news:0.5; default: every text source by its size")
     parser.add_argument("--init-checkpoint", default="",
@@ -157,11 +130,33 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                         help="documents streamed per remote source (default 200000)")
 
 
+# Flags that replace a field of the preset's config when given (flag attribute -> field).
+CONFIG_FLAGS = {"size": "model_size", "tokens": "tokens", "synthetic_share": "synthetic_share",
+                "code_mix": "code_mix", "text_mix": "text_mix", "eval_suite": "eval_suite", "eval_tasks": "eval_tasks",
+                "eval_limit": "eval_limit", "allow_code_execution": "allow_code_execution",
+                "eval_code_limit": "eval_code_limit", "checkpoint_every": "checkpoint_every", "workers": "num_workers"}
+
+
+def base_config(args: argparse.Namespace) -> TrainConfig:
+    """The preset's config with every flag given applied, built once (and so checked)."""
+    preset = get_preset(args.preset)
+    if args.size is not None and args.size not in SIZES:
+        raise ValueError(f"unknown model size {args.size!r}; known sizes: {', '.join(SIZES)}")
+    if args.tokens is not None and args.tokens <= 0:
+        raise ValueError(f"--tokens must be positive, got {args.tokens}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    given = {field: getattr(args, flag) for flag, field in CONFIG_FLAGS.items() if getattr(args, flag) is not None}
+    if args.no_repeat:
+        given["allow_repeat"] = False
+    if args.init_checkpoint:
+        given["init_checkpoint"] = str(Path(args.init_checkpoint).expanduser().resolve())
+    return replace(preset.config, **given)
+
+
 def resolve(args: argparse.Namespace) -> SweepSpec:
     preset = get_preset(args.preset)
-    size = args.size or preset.size
-    if size not in SIZES:
-        raise ValueError(f"unknown model size {size!r}; known sizes: {', '.join(SIZES)}")
+    base = base_config(args)  # the code mix, synthetic share and budget are checked here
     seeds = preset.seeds if args.seeds is None else args.seeds
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
@@ -171,8 +166,6 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
     if args.search == "optuna" and args.trials < max(3, seeds):
         raise ValueError(f"--trials {args.trials} is too few for --search optuna: at least 3, and at least --seeds "
                          f"({seeds}), so every seed is tried")
-    if args.tokens is not None and args.tokens <= 0:
-        raise ValueError(f"--tokens must be positive, got {args.tokens}")
     if not args.experiment or "/" in args.experiment:
         raise ValueError(f"--experiment {args.experiment!r} must be a non-empty name without '/'")
     storage = store.writable(args.storage)
@@ -180,33 +173,23 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         raise ValueError(f"--resume: no sweep {args.experiment!r} stored under {storage}")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking(storage)
     check_tracking(tracking)
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.remote_documents < 1:
         raise ValueError(f"--remote-documents must be at least 1, got {args.remote_documents}")
-    check_metric(args.metric, args.eval_suite, args.eval_tasks, args.allow_code_execution)
+    check_metric(args.metric, base.eval_suite, base.eval_tasks, base.allow_code_execution)
     mode = metric_mode(args.metric)
     if args.pareto:
-        check_metric(args.pareto, args.eval_suite, args.eval_tasks, args.allow_code_execution)
+        check_metric(args.pareto, base.eval_suite, base.eval_tasks, base.allow_code_execution)
         if args.pareto == args.metric:
             raise ValueError(f"--pareto {args.pareto} is --metric itself: name a second objective")
         if args.asha:
             raise ValueError("--asha compares trials on one metric, and --pareto asks for two: drop one of them")
     spec = SweepSpec(
-        experiment=args.experiment, preset=args.preset, size=size,
-        tokens=args.tokens or preset.tokens, seeds=tuple(range(seeds)),
+        experiment=args.experiment, preset=args.preset, base=base, seeds=tuple(range(seeds)),
         search=args.search, trials=args.trials, asha=args.asha, storage=storage, tracking_uri=tracking,
         resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode, pareto=args.pareto,
-        synthetic_share=args.synthetic_share, code_mix=args.code_mix, text_mix=args.text_mix,
-        allow_repeat=not args.no_repeat, data=args.data,
-        languages=tuple(lang.strip() for lang in args.languages.split(",") if lang.strip()),
-        remote_documents=args.remote_documents,
-        init_checkpoint=str(Path(args.init_checkpoint).expanduser().resolve()) if args.init_checkpoint else "",
-        eval_suite=args.eval_suite, eval_tasks=args.eval_tasks, eval_limit=args.eval_limit,
-        allow_code_execution=args.allow_code_execution, eval_code_limit=args.eval_code_limit,
-        checkpoint_every=args.checkpoint_every, workers=args.workers)
+        data=args.data, languages=tuple(lang.strip() for lang in args.languages.split(",") if lang.strip()),
+        remote_documents=args.remote_documents)
     spec.registry()  # unknown languages fail here, before anything starts
-    spec.train_config(code_ratio=0.0, seed=0)  # the code mix and synthetic share are checked here
     return spec
 
 

@@ -1,12 +1,17 @@
 """Every preset and size builds; bad configs fail at construction with the numbers."""
 
+import argparse
+import subprocess
+import sys
+from dataclasses import replace
+
 import pytest
 
 from trainers.presets import PAPER_RATIOS, PRESETS
-from sweeps.plan import Axis, trial_configs
-from sweeps.spec import SweepSpec
+from sweeps.plan import TRAIN_FIELDS, Axis, trial_configs
+from sweeps.spec import SweepSpec, add_shared_flags, base_config
 from trainers.sizes import SIZES, parameter_count
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, check_machine
 
 UNITS = {"k": 1e3, "m": 1e6, "b": 1e9}
 
@@ -23,20 +28,51 @@ def test_smoke_is_a_fraction_of_a_million_params():
 
 
 def _spec(preset: str, **kw) -> SweepSpec:
-    p = PRESETS[preset]
-    base = dict(experiment="t", preset=preset, size=p.size, tokens=p.tokens, seeds=(0,),
+    base = dict(experiment="t", preset=preset, base=PRESETS[preset].config, seeds=(0,),
                 search="grid", trials=1, storage=None, tracking_uri="sqlite:///x.db",
                 resume=False, dry_run=True, metric="val_bpb_text", mode="min")
     return SweepSpec(**{**base, **kw})
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
-def test_every_preset_resolves_to_valid_trials(preset, tmp_path):
+def test_every_preset_resolves_to_a_trial_per_point_and_seed_with_the_points_values(preset, tmp_path):
     configs = trial_configs(_spec(preset, storage=tmp_path, seeds=(0, 1)), [Axis("code_ratio", PAPER_RATIOS)])
-    assert len(configs) == 2 * len(PAPER_RATIOS)
-    for c in configs:
-        for key in ("code_ratio", "synthetic_share", "init_source", "model_size", "seed", "tokens"):
-            assert key in c
+    assert [(c["code_ratio"], c["seed"]) for c in configs] == [(r, s) for r in PAPER_RATIOS for s in (0, 1)]
+    own = PRESETS[preset].config
+    for c in configs:  # everything but the point is the preset's own config
+        assert TrainConfig(**{k: c[k] for k in TRAIN_FIELDS}) == replace(own, code_ratio=c["code_ratio"], seed=c["seed"])
+        assert c["init_source"] == "scratch" and c["train_storage"] == str(tmp_path / "train")
+
+
+def _flags(*argv: str):
+    parser = argparse.ArgumentParser()
+    add_shared_flags(parser, experiment="t")
+    return parser.parse_args(list(argv))
+
+
+def test_flags_replace_fields_of_the_presets_config_and_nothing_else():
+    demo = PRESETS["demo"].config
+    assert base_config(_flags("--preset", "demo")) == demo
+    got = base_config(_flags("--preset", "demo", "--size", "4m", "--tokens", "2000000", "--workers", "2",
+                             "--synthetic-share", "0", "--eval-suite", "none", "--no-repeat"))
+    assert got == replace(demo, model_size="4m", tokens=2_000_000, num_workers=2, eval_suite="none", allow_repeat=False)
+
+
+def test_building_a_config_asks_nothing_of_the_machine():
+    """No lm-eval registry, no sandbox probe, no data: those are the sweep's pre-flight."""
+    code = ("import sys\n"
+            "from trainers.config import TrainConfig\n"
+            "TrainConfig(code_ratio=0.5, model_size='smoke', tokens=10**6, seed=0, eval_suite='paper',\n"
+            "            eval_tasks='nope', allow_code_execution=True)\n"
+            "print([m for m in ('lm_eval', 'evaluation.sandbox', 'evaluation.suites') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr[-2000:]
+
+
+def test_the_preflight_refuses_an_unknown_task():
+    with pytest.raises(ValueError, match="nope"):
+        check_machine(TrainConfig(code_ratio=0.5, model_size="smoke", tokens=10**6, seed=0, eval_suite="paper",
+                                  eval_tasks="nope"))
 
 
 def test_budget_smaller_than_one_batch_is_refused():

@@ -1,11 +1,11 @@
 """Recipes are stage lists with the study's proportions, and stage keys name what a stage computes.
 (Shared stages trained once by concurrent trials: the recipe sweep of test_sweep_e2e.py.)"""
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
-from trainers.config import TrainConfig
+from trainers.config import COMPUTE, TrainConfig
 from trainers.recipes import COOLDOWN_MIN_LR, RECIPES, get_recipe
 from trainers.stages import stage_configs, stage_key
 
@@ -41,9 +41,21 @@ def test_a_stage_below_one_batch_is_refused():
         stage_configs(get_recipe("balanced_to_text", "code"), replace(BASE, tokens=3_000))
 
 
+# A value of each field that differs from BASE's stage and keeps the config valid.
+OTHER = {"code_ratio": 0.4, "model_size": "1m", "tokens": 120_000, "seed": 7, "synthetic_share": 0.5,
+         "code_mix": "web_code:1", "text_mix": "news:1", "global_batch": 8, "lr": 1e-3, "schedule": "linear",
+         "warmup_frac": 0.1, "min_lr": 1e-5, "weight_decay": 0.0, "grad_clip": 0.5, "manifest": "/elsewhere.json",
+         "init_checkpoint": "/a/checkpoint", "allow_repeat": False, "log_every": 1, "checkpoint_every": 3,
+         "keep_checkpoints": 5, "max_failures": 0, "parallel": "fsdp", "num_workers": 4, "cpus_per_worker": 2.0,
+         "use_gpu": True, "eval_tokens": 1024, "eval_suite": "paper", "eval_tasks": "piqa", "eval_limit": 3,
+         "allow_code_execution": True, "eval_code_limit": 2, "track_metric": "val_bpb_text"}
+
+
 def test_stage_keys_change_only_with_what_the_stage_computes():
     cfg = stage_configs(get_recipe("balanced_to_text", "text"), BASE)[0]
     key = stage_key(cfg, "", "tok")
-    assert stage_key(replace(cfg, num_workers=4, cpus_per_worker=2.0, log_every=1), "", "tok") == key
-    assert stage_key(replace(cfg, code_ratio=0.4), "", "tok") != key
+    assert set(OTHER) == {f.name for f in fields(TrainConfig)}  # a new field needs a value here
+    for name, value in OTHER.items():
+        changed = stage_key(replace(cfg, **{name: value}), "", "tok") != key
+        assert changed == (name in cfg.part(COMPUTE)), name
     assert stage_key(cfg, "previous", "tok") != key and stage_key(cfg, "", "other-tokenizer") != key

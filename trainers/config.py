@@ -1,8 +1,15 @@
-"""The training config of one run: frozen, and checked when built.
+"""The config of one training run: one frozen dataclass, built once and checked when built.
 
-Raw dicts (Tune's param space, Ray Train's `train_loop_config`) become a `TrainConfig` at the
-edge; every check that can run before workers start runs here: the mixture, the size, the
-budget, and (with the prepared data at hand) repetition and the init checkpoint.
+Each field belongs to one part, named where it is declared:
+- `COMPUTE`: what the run computes (the model, the data mixture, the optimisation): two runs
+  that agree on these train the same weights, so a stage's identity is these fields alone
+  (trainers/stages.py);
+- `RUN`: how and where it runs (workers, devices, storage of the data, checkpoints, reports);
+- `EVAL`: what is measured and on how many items.
+A preset (trainers/presets.py) is a complete `TrainConfig`; flags and a trial's point apply
+by `dataclasses.replace`. Building one is cheap and pure: it checks only the config itself.
+What needs the machine (the benchmarks lm-eval knows, the code sandbox, the prepared data)
+is checked once, in a sweep's pre-flight (`check_machine`, `TrainConfig.check_data`).
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from trainers.data.mixture import DEFAULT_CODE_MIX, Mixture, MixedStream
@@ -22,42 +29,59 @@ SCHEDULES = ("cosine", "linear")  # linear: the study's cooldown, a straight dec
 # Held-out bits-per-byte per family; web code is "code", the headline code metric.
 VAL_METRIC = {"text": "val_bpb_text", "web_code": "val_bpb_code", "markup": "val_bpb_markup",
               "code_adjacent": "val_bpb_code_adjacent", "synthetic": "val_bpb_synthetic"}
+PARTS = COMPUTE, RUN, EVAL = "compute", "run", "eval"
+
+
+def compute(default=MISSING):
+    return field(default=default, metadata={"part": COMPUTE})
+
+
+def run(default=MISSING):
+    return field(default=default, metadata={"part": RUN})
+
+
+def measure(default=MISSING):
+    return field(default=default, metadata={"part": EVAL})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    code_ratio: float
-    model_size: str
-    tokens: int               # training tokens over all workers
-    seed: int
-    manifest: str = ""        # trainers.data.prepare's manifest; filled in once data is prepared
-    synthetic_share: float = 0.0            # of the code budget
-    code_mix: str = DEFAULT_CODE_MIX        # the rest of the code budget, by family
-    text_mix: str = ""                      # the text budget by tier ("": every text source by size)
-    allow_repeat: bool = True               # False: refuse a budget that repeats a source
-    init_checkpoint: str = ""  # an HF checkpoint to start from; empty: Glorot-normal, as in the study
-    global_batch: int = 16    # sequences per optimizer step, summed over workers
-    lr: float = 3e-3          # small models tolerate a high peak LR
-    schedule: str = "cosine"
-    warmup_frac: float = 0.05
-    min_lr: float = 3e-4      # cosine ends at 10% of the default peak (Chinchilla); cooldowns use 1e-6
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    eval_tokens: int = 32_768  # held-out tokens per family for bits-per-byte
-    eval_suite: str = "none"   # benchmarks scored at the end (evaluation.suites: "paper"); "none": skip
-    eval_tasks: str = ""       # a comma list of tasks or categories instead of the whole suite
-    eval_limit: int = 0        # items per task, a fixed seeded subset; 0: every item
-    allow_code_execution: bool = False  # score pass@1 by running generated code (evaluation/sandbox.py)
-    eval_code_limit: int = 0   # items per pass@1 task (a prefix of the same subset); 0: eval_limit
-    log_every: int = 10
-    track_metric: str = ""     # measured at every report (for ASHA and Optuna): val_bpb_* or benchmark scores, comma list
-    checkpoint_every: int = 0  # steps between checkpoints (0: only the final one)
-    keep_checkpoints: int = 2
-    max_failures: int = 2      # worker-group restarts from the last checkpoint before a trial fails
-    parallel: str = "ddp"
-    num_workers: int = 2
-    cpus_per_worker: float = 1.0
-    use_gpu: bool = False
+    # What the run computes: the model, the data mixture, the optimisation.
+    code_ratio: float = compute()
+    model_size: str = compute()
+    tokens: int = compute()              # training tokens over all workers
+    seed: int = compute()                # the initialisation and the data stream's order
+    synthetic_share: float = compute(0.0)        # of the code budget
+    code_mix: str = compute(DEFAULT_CODE_MIX)    # the rest of the code budget, by family
+    text_mix: str = compute("")                  # the text budget by tier ("": every text source by size)
+    global_batch: int = compute(16)      # sequences per optimizer step, summed over workers
+    lr: float = compute(3e-3)            # small models tolerate a high peak LR
+    schedule: str = compute("cosine")
+    warmup_frac: float = compute(0.05)
+    min_lr: float = compute(3e-4)        # cosine ends at 10% of the peak (Chinchilla); cooldowns use 1e-6
+    weight_decay: float = compute(0.1)
+    grad_clip: float = compute(1.0)
+    # How and where it runs.
+    manifest: str = run("")              # trainers.data.prepare's manifest: where the prepared data is
+    init_checkpoint: str = run("")       # an HF checkpoint to start from ("": Glorot-normal, as in the study);
+    #                                      a path: a stage's identity holds the stage before it instead
+    allow_repeat: bool = run(True)       # False: refuse a budget that repeats a source
+    log_every: int = run(10)
+    checkpoint_every: int = run(0)       # steps between checkpoints (0: only the final one)
+    keep_checkpoints: int = run(2)
+    max_failures: int = run(2)           # worker-group restarts from the last checkpoint before a trial fails
+    parallel: str = run("ddp")
+    num_workers: int = run(2)
+    cpus_per_worker: float = run(1.0)
+    use_gpu: bool = run(False)
+    # What is measured, and on how much.
+    eval_tokens: int = measure(32_768)   # held-out tokens per family for bits-per-byte
+    eval_suite: str = measure("none")    # benchmarks scored at the end (evaluation.suites: "paper"); "none": skip
+    eval_tasks: str = measure("")        # a comma list of tasks or categories instead of the whole suite
+    eval_limit: int = measure(0)         # items per task, a fixed seeded subset; 0: every item
+    allow_code_execution: bool = measure(False)  # score pass@1 by running generated code (evaluation/sandbox.py)
+    eval_code_limit: int = measure(0)    # items per pass@1 task (a prefix of the same subset); 0: eval_limit
+    track_metric: str = measure("")      # measured at every report (ASHA, Optuna): val_bpb_* or scores, comma list
 
     def __post_init__(self):
         _ = self.mixture  # a bad mixture fails here
@@ -70,21 +94,16 @@ class TrainConfig:
             raise ValueError(f"unknown parallelism {self.parallel!r}; choose from {', '.join(PARALLEL)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown LR schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
-        if self.eval_suite != "none":
-            from evaluation.suites import resolve
-            resolve(self.eval_suite, self.eval_tasks)  # an unknown task or suite fails here
         if self.eval_limit < 0 or self.eval_code_limit < 0:
             raise ValueError(f"eval_limit and eval_code_limit must be >= 0 (0: every item), "
                              f"got {self.eval_limit} and {self.eval_code_limit}")
-        if self.allow_code_execution and self.eval_suite != "none":
-            from evaluation.sandbox import SandboxUnavailable, isolation
-            try:
-                isolation()
-            except SandboxUnavailable as e:  # no sandbox on this machine: one line, before training
-                raise ValueError(f"--allow-code-execution: {e}") from None
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ValueError(f"checkpoint_every {self.checkpoint_every} and keep_checkpoints "
                              f"{self.keep_checkpoints} must be >= 0 and >= 1")
+
+    def part(self, name: str) -> dict:
+        """The fields of one part (COMPUTE, RUN or EVAL) by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["part"] == name}
 
     @property
     def mixture(self) -> Mixture:
@@ -140,6 +159,21 @@ class TrainConfig:
             raise ValueError(f"--no-repeat: family {f} has {have:,} training tokens but code ratio "
                              f"{self.code_ratio:g} needs {round(e * have):,} ({e:.2f} epochs)")
         return epochs
+
+
+def check_machine(cfg: TrainConfig) -> None:
+    """What a config needs of the machine, checked once in a sweep's pre-flight: the
+    benchmarks it scores (lm-eval's registry) and, when it runs generated code, the sandbox."""
+    if cfg.eval_suite == "none":
+        return
+    from evaluation.suites import resolve
+    resolve(cfg.eval_suite, cfg.eval_tasks)  # an unknown task or suite fails here
+    if cfg.allow_code_execution:
+        from evaluation.sandbox import SandboxUnavailable, isolation
+        try:
+            isolation()
+        except SandboxUnavailable as e:  # no sandbox on this machine: one line, before training
+            raise ValueError(f"--allow-code-execution: {e}") from None
 
 
 def tokenizer_fingerprint(folder: Path) -> str:

@@ -17,13 +17,9 @@ from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from trainers.config import TrainConfig, tokenizer_fingerprint
+from trainers.config import COMPUTE, TrainConfig, tokenizer_fingerprint
 from trainers.data.prepare import PreparedData
 from trainers.recipes import Stage
-
-# Fields that say where or how fast a run happens, not what it computes: left out of keys.
-NOT_IDENTITY = {"manifest", "init_checkpoint", "log_every", "checkpoint_every", "keep_checkpoints",
-                "max_failures", "num_workers", "cpus_per_worker", "use_gpu", "parallel"}
 
 
 def stage_configs(stages: list[Stage], base: TrainConfig) -> list[TrainConfig]:
@@ -35,8 +31,8 @@ def stage_configs(stages: list[Stage], base: TrainConfig) -> list[TrainConfig]:
 
 
 def stage_key(cfg: TrainConfig, previous_key: str, tokenizer: str) -> str:
-    identity = {k: v for k, v in asdict(cfg).items() if k not in NOT_IDENTITY}
-    blob = json.dumps([identity, previous_key, tokenizer], sort_keys=True)
+    """What the stage computes (TrainConfig's COMPUTE part), after which stage, with which tokenizer."""
+    blob = json.dumps([cfg.part(COMPUTE), previous_key, tokenizer], sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +134,7 @@ def train_loop_per_worker(config: dict) -> dict | None:
     (trainers.stages); after a restart, recorded stages are skipped and the stage the last
     Ray checkpoint belongs to resumes from it."""
     launched_at = config.get("launched_at")
-    cfgs = [TrainConfig(**c) for c in config["stages"]]
+    cfgs: list[TrainConfig] = config["stages"]  # built once by the caller; Ray pickles them here
     folders = [Path(f) if f else None for f in config["folders"]]
     resume = ray.train.get_checkpoint()
     metrics = None
@@ -327,7 +326,7 @@ def _run(cfgs: list[TrainConfig], folders: list[str], name: str, storage_path: s
     apply_ray_settings(cfg)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"stages": [asdict(c) for c in cfgs], "folders": folders, "launched_at": time.time()},
+        train_loop_config={"stages": cfgs, "folders": folders, "launched_at": time.time()},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=resources),
         run_config=RunConfig(name=name, storage_path=storage_path, callbacks=callbacks or [],

@@ -13,6 +13,7 @@ Measured in one process, on this machine:
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import os
 import shutil
 import tempfile
@@ -72,8 +73,7 @@ def main() -> None:
     data = prepare(quiet=True)
     results["prepare_from_cache_s"] = time.perf_counter() - start
 
-    cfg = TrainConfig(code_ratio=0.25, model_size=preset.size, tokens=preset.tokens, seed=0,
-                      manifest=str(data.manifest), synthetic_share=0.1, global_batch=preset.global_batch, lr=preset.lr)
+    cfg = replace(preset.config, code_ratio=0.25, manifest=str(data.manifest), synthetic_share=0.1)
     stream = MixedStream({f: data.family_tokens(f, "train") for f in data.families()}, cfg.mixture, cfg.seq_len, 0)
     results["loader_tokens_per_s_per_worker"] = loader_tokens_per_s(stream, cfg, steps=200)
     results["model_tokens_per_s_per_worker"] = model_tokens_per_s(stream, cfg, steps=10)

@@ -38,36 +38,32 @@ from bench.report import report
 
 def one_sweep(args, layout: str, storage: Path, cpu: CpuByRole) -> dict:
     import ray
-    from trainers import presets
     from sweeps.plan import Axis, prepare_sweep, train_configs, trial_configs
     from sweeps.plan import DRIVER_CPU
     from sweeps.runner import run_sweep
     from sweeps.script import parse_values
     from sweeps.spec import add_shared_flags, resolve
     workers, cpus = layout.split("x")
-    preset = presets.PRESETS[args.preset]
-    presets.PRESETS[args.preset] = dataclasses.replace(preset, num_workers=int(workers), cpus_per_worker=float(cpus))
-    try:
-        parser = argparse.ArgumentParser()
-        add_shared_flags(parser, experiment="throughput")
-        flags = ["--preset", args.preset, "--storage", str(storage), "--eval-suite", args.eval_suite]
-        spec = resolve(parser.parse_args(flags + (["--tokens", str(args.tokens)] if args.tokens else [])))
-        axes = [Axis("code_ratio", parse_values(args.ratios, "--ratios"), low=0.0, high=1.0)]
-        configs = train_configs(trial_configs(spec, axes))
-        data = prepare_sweep(spec, configs)
-        marks = {}
+    parser = argparse.ArgumentParser()
+    add_shared_flags(parser, experiment="throughput")
+    flags = ["--preset", args.preset, "--storage", str(storage), "--eval-suite", args.eval_suite]
+    spec = resolve(parser.parse_args(flags + (["--tokens", str(args.tokens)] if args.tokens else [])))
+    spec = dataclasses.replace(spec, base=dataclasses.replace(spec.base, num_workers=int(workers),
+                                                              cpus_per_worker=float(cpus)))
+    axes = [Axis("code_ratio", parse_values(args.ratios, "--ratios"), low=0.0, high=1.0)]
+    configs = train_configs(trial_configs(spec, axes))
+    data = prepare_sweep(spec, configs)
+    marks = {}
 
-        def tune_done(df, parent):
-            marks["tune_done"] = time.perf_counter()
-            marks["cpu"] = cpu.snapshot()
-            return df
+    def tune_done(df, parent):
+        marks["tune_done"] = time.perf_counter()
+        marks["cpu"] = cpu.snapshot()
+        return df
 
-        before = cpu.snapshot()
-        marks["start"] = time.perf_counter()
-        df, _, _ = run_sweep(spec, data, axes, after_trials=tune_done)
-        marks["end"] = time.perf_counter()
-    finally:
-        presets.PRESETS[args.preset] = preset
+    before = cpu.snapshot()
+    marks["start"] = time.perf_counter()
+    df, _, _ = run_sweep(spec, data, axes, after_trials=tune_done)
+    marks["end"] = time.perf_counter()
     wall = marks["tune_done"] - marks["start"]
     cpus_total = ray.cluster_resources()["CPU"]
     phase = {pid: (role, c - before.get(pid, (role, 0.0))[1]) for pid, (role, c) in marks["cpu"].items()}

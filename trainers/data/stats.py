@@ -11,6 +11,7 @@ is repeated; `--no-repeat` on a sweep refuses such a run).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import sys
 
 import pandas as pd
@@ -18,7 +19,6 @@ import pandas as pd
 from trainers.presets import PAPER_RATIOS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.prepare import prepare
-from trainers.config import TrainConfig
 from trainers.sizes import get_size
 
 
@@ -30,12 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         preset = get_preset(args.preset)
-        configs = [TrainConfig(code_ratio=r, model_size=preset.size, tokens=preset.tokens, seed=0,
-                               synthetic_share=args.synthetic_share, code_mix=args.code_mix,
-                               global_batch=preset.global_batch) for r in PAPER_RATIOS]
+        configs = [replace(preset.config, code_ratio=r, synthetic_share=args.synthetic_share, code_mix=args.code_mix)
+                   for r in PAPER_RATIOS]
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
-    data = prepare(vocab_size=get_size(preset.size).vocab_size, quiet=True)
+    data = prepare(vocab_size=get_size(preset.config.model_size).vocab_size, quiet=True)
     sources = pd.DataFrame([{"source": name, "family": s["family"], "tier": s.get("tier") or "-",
                              "documents": s["documents_train"] + s["documents_val"],
                              "train_tokens": s["tokens_train"], "held_out_tokens": s["tokens_val"],
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, why in data.missing().items():
         print(f"not prepared: {name}: {why}")
     epochs = pd.DataFrame([{"code_ratio": c.code_ratio, **c.check_data(data)} for c in configs]).fillna(0.0)
-    print(f"\nEpochs per family for preset {args.preset!r} ({preset.tokens:,} tokens per trial; >1 means repeated):")
+    print(f"\nEpochs per family for preset {args.preset!r} ({preset.config.tokens:,} tokens per trial; >1 means repeated):")
     print(epochs.to_markdown(index=False, floatfmt=".3f"))
     return 0
 
