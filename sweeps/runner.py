@@ -19,6 +19,7 @@ run: finished trials are kept, unfinished and errored ones run again.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass
 
@@ -30,9 +31,12 @@ from ray.tune.search.optuna import OptunaSearch
 
 from sweeps import plan, store
 from sweeps.cluster import check_shared, connect
+from sweeps.console import TrialLines
 from sweeps.plan import DRIVER_CPU, TRAIN_FIELDS, Axis
 from sweeps.spec import SweepSpec, metric_mode
-from sweeps.tracking import ChildRunCallback, compared, histories, log_summary, numeric, results_frame, tracking
+from sweeps.results import compared, histories, numeric, results_frame
+from sweeps.summary import log_summary
+from sweeps.tracking import ChildRunCallback, tracking
 from sweeps.trial import run_trial
 from trainers.data.prepare import PreparedData
 from trainers.config import TrainConfig
@@ -74,6 +78,10 @@ class TrialName:
 
 def trial_folder(trial) -> str:
     return f"trial_{trial.trial_id}"
+
+
+def _trial_count(spec: SweepSpec, axes: list[Axis]) -> int:
+    return spec.trials if spec.search != "grid" else math.prod(len(a.values) for a in axes) * len(spec.seeds)
 
 
 def _param_space(spec: SweepSpec, axes: list[Axis], base: dict, steps: int):
@@ -198,10 +206,13 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                     # A trial whose actor died with its node runs again; its Train run, found by
                     # name in the storage, resumes from its last checkpoint.
                     failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
+                    # Tune's status table and configuration boxes only when asked; one line a trial otherwise.
+                    verbose=2 if spec.verbose else 0,
                     callbacks=[ChildRunCallback(tracking_uri=spec.tracking_uri,
                                                 experiment_name=spec.experiment, storage=str(spec.storage),
                                                 tags={"mlflow.parentRunId": parent.info.run_id,
-                                                      "sweep": spec.experiment})]))
+                                                      "sweep": spec.experiment}),
+                               TrialLines(total=_trial_count(spec, axes), metrics=spec.objectives)]))
             store.write_text(state, json.dumps({"parent_run_id": parent.info.run_id,
                                                 "tune_path": str(store.join(spec.storage, "tune", name))}))
         results = tuner.fit()

@@ -44,6 +44,7 @@ class SweepSpec:
     data: str = "embedded"  # or "remote": the study's Hugging Face datasets
     languages: tuple[str, ...] = STACK_LANGUAGES
     remote_documents: int = 200_000
+    verbose: bool = False  # Ray Tune's own status table and each trial's configuration, as well
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -105,6 +106,9 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the sweep stored under --storage/--experiment: finished trials are kept")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved trials and exit")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print Ray Tune's status table and each trial's configuration too (default: one line "
+                             "per trial started and finished, and a progress line a minute)")
     parser.add_argument("--storage", default=DEFAULT_STORAGE,
                         help="folder for Tune results and checkpoints; the MLflow store defaults to "
                              "sqlite:///STORAGE/mlflow.db unless MLFLOW_TRACKING_URI is set (default ./runs)")
@@ -188,7 +192,7 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         search=args.search, trials=args.trials, asha=args.asha, storage=storage, tracking_uri=tracking,
         resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode, pareto=args.pareto,
         data=args.data, languages=tuple(lang.strip() for lang in args.languages.split(",") if lang.strip()),
-        remote_documents=args.remote_documents)
+        remote_documents=args.remote_documents, verbose=args.verbose)
     spec.registry()  # unknown languages fail here, before anything starts
     return spec
 

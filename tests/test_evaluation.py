@@ -178,7 +178,7 @@ model = AutoModelForCausalLM.from_pretrained("{random_checkpoint}")
 tok = AutoTokenizer.from_pretrained("{random_checkpoint}")
 out = score_items(model, tok, resolve("paper", "piqa,triviaqa"), 9, quiet=True)
 if rank == 0:
-    scores = {{b: {{m: v.tolist() for m, v in s["metrics"].items()}} for b, s in out.items()}}
+    scores = {{b: {{"items": s["items"], **{{m: v.tolist() for m, v in s["metrics"].items()}}}} for b, s in out.items()}}
     json.dump(scores, open("{tmp_path / 'two.json'}", "w"))
 dist.destroy_process_group()
 # Skip interpreter teardown: torch's gloo threads sometimes abort there ("terminate called
@@ -195,9 +195,9 @@ os._exit(0)
     one = score_items(AutoModelForCausalLM.from_pretrained(random_checkpoint),
                       AutoTokenizer.from_pretrained(random_checkpoint), resolve("paper", "piqa,triviaqa"), 9, quiet=True)
     for b, s in one.items():
-        for m, v in s["metrics"].items():
-            assert len(two[b][m]) == 9
-            assert np.allclose(sorted(two[b][m]), sorted(v.tolist()), atol=1e-4), (b, m)
+        assert two[b]["items"] == s["items"] and len(s["items"]) == 9  # the same items, in the same order
+        for m, v in s["metrics"].items():  # each item's score, by its id
+            assert np.allclose(two[b][m], v.tolist(), atol=1e-4), (b, m)
 
 
 def test_flat_metrics_carry_categories_tasks_errors_and_floors(random_checkpoint):

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from sweeps.pareto import front
-from sweeps.tracking import log_summary, tracking
+from sweeps.summary import log_summary
+from sweeps.tracking import tracking
 
 pytestmark = pytest.mark.usefixtures("prepared")  # runs sweep scripts: the data is prepared first (conftest)
 

@@ -27,7 +27,8 @@ def test_a_two_numeric_axis_sweep_logs_the_surface_on_its_parent_run(tmp_path):
     import mlflow
     import pandas as pd
 
-    from sweeps.tracking import log_summary, tracking
+    from sweeps.summary import log_summary
+    from sweeps.tracking import tracking
     rng = np.random.default_rng(2)
     a, b = np.meshgrid([0.0, 0.25, 0.5, 0.75, 1.0], [0.0, 0.5, 1.0])
     df = pd.DataFrame({"code_ratio": a.ravel(), "synthetic_share": b.ravel(), "seed": 0})

@@ -13,9 +13,12 @@ import pytest
 import ray
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from evaluation.bpb import bits_per_byte
 from sweeps import ratio
 from trainers.data.mixture import Mixture
+from trainers.data.prepare import PreparedData
 from trainers.data.sources import SOURCES
+from trainers.sizes import get_size
 
 pytestmark = pytest.mark.e2e
 RATIOS = (0.0, 0.5, 1.0)
@@ -132,14 +135,17 @@ def test_parent_holds_optimum_plot_and_table(sweep):
     assert run.info.artifact_uri.startswith((storage / "artifacts").as_uri())  # kept with the sweep
 
 
-def test_checkpoint_tag_loads_with_auto_classes(sweep):
+def test_the_checkpoint_tag_loads_with_auto_classes_and_reproduces_the_logged_bits_per_byte(sweep):
     _, _, _, children = sweep
-    path = children[0].data.tags["checkpoint"]
+    child = children[0]
+    p, path = child.data.params, child.data.tags["checkpoint"]
     model = AutoModelForCausalLM.from_pretrained(path)
     tok = AutoTokenizer.from_pretrained(path)
-    ids = tok("def main():", return_tensors="pt")["input_ids"]
-    out = model.generate(ids, max_new_tokens=5, do_sample=False)
-    assert out.shape[1] == ids.shape[1] + 5
+    assert tok.decode(tok("def main():")["input_ids"]) == "def main():"
+    data = PreparedData(Path(p["manifest"]))
+    bpb, _ = bits_per_byte(model, data.family_tokens("text", "val"), data.token_bytes(),
+                           get_size(p["model_size"]).seq_len, int(p["eval_tokens"]))
+    assert bpb == pytest.approx(child.data.metrics["val_bpb_text"], rel=1e-4)
 
 
 def test_resume_keeps_finished_trials(sweep):
