@@ -213,8 +213,12 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                                                 tags={"mlflow.parentRunId": parent.info.run_id,
                                                       "sweep": spec.experiment}),
                                TrialLines(total=_trial_count(spec, axes), metrics=spec.objectives)]))
+            # The sweep's record: what `status` and `sync` need, readable with MLflow down.
             store.write_text(state, json.dumps({"parent_run_id": parent.info.run_id,
-                                                "tune_path": str(store.join(spec.storage, "tune", name))}))
+                                                "tune_path": str(store.join(spec.storage, "tune", name)),
+                                                "axes": [a.name for a in axes], "metric": spec.metric,
+                                                "mode": spec.mode, "search": spec.search,
+                                                "trials": _trial_count(spec, axes)}))
         results = tuner.fit()
         df = results_frame(results, [a.name for a in axes], extra=spec.objectives)
         if df.empty:

@@ -35,7 +35,10 @@ def _sweep(storage, experiment: str) -> dict:
 
 
 def _parent(tracking_uri: str, run_id: str):
-    """The parent run, or None (with a line saying why) when the tracking server does not answer."""
+    """The parent run, or None (with a line saying why) when the tracking server does not answer
+    (asked once, not retried for minutes: a status report reads Tune's records either way)."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     import mlflow
     try:
         return mlflow.MlflowClient(tracking_uri).get_run(run_id)
@@ -119,15 +122,17 @@ def report(storage: Path, experiment: str, tracking_uri: str) -> bool:
     sweep = _sweep(storage, experiment)
     parent = _parent(tracking_uri, sweep["parent_run_id"])
     params = parent.data.params if parent is not None else {}
-    axes = params.get("axes", "code_ratio").split(",")
-    metric = params.get("metric", "val_bpb_text")
+    # The sweep's record says what it sweeps; a sweep recorded before it did, its parent run.
+    axes = sweep.get("axes") or params.get("axes", "code_ratio").split(",")
+    metric = sweep.get("metric") or params.get("metric", "val_bpb_text")
+    mode = sweep.get("mode") or metric_mode(metric)
     df = trials_frame(sweep["tune_path"], axes, metric)
-    total = planned(params, axes)
+    total = sweep.get("trials") or planned(params, axes)
     counts = ", ".join(f"{n} {s.lower()}" for s, n in df["state"].value_counts().items())
     waiting = f", {total - len(df)} not started" if total and total > len(df) else ""
     print(f"Sweep {experiment!r} ({sweep['tune_path']}): {total or len(df)} trials: {counts}{waiting}")
     print(df.to_markdown(index=False, floatfmt=".4f"))
-    print(best_line(df, axes[0], metric, metric_mode(metric), parent), flush=True)
+    print(best_line(df, axes[0], metric, mode, parent), flush=True)
     return bool(len(df)) and (total or 0) <= len(df) and df["state"].isin(DONE).all()
 
 

@@ -43,7 +43,7 @@ def sync(storage, experiment: str, tracking_uri: str) -> dict:
     sweep = _sweep(storage, experiment)
     client = mlflow.MlflowClient(tracking_uri)
     parent = client.get_run(sweep["parent_run_id"])
-    axes = tuple(parent.data.params.get("axes", "code_ratio").split(","))
+    axes = tuple(sweep.get("axes") or parent.data.params.get("axes", "code_ratio").split(","))
     counts = {"trials": 0, "runs_made": 0, "metrics_logged": 0}
     for trial in ExperimentAnalysis(sweep["tune_path"]).trials:
         results = trial_results(trial)

@@ -329,4 +329,14 @@ def test_a_two_axis_sweep_locates_the_optimum_per_model_size(prepared, tmp_path)
             <= m[f"best_code_ratio_val_bpb_text_high/model_size_{s}"]
         lines = parent.data.tags["mlflow.note.content"].split("\n\n")  # the optimum of --metric, per size
         assert any(line.startswith(f"model_size_{s}: ") and "val_bpb_text" in line for line in lines)
+    # With MLflow down, `status` reads the sweep's own record: both axes, not an assumed code ratio.
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "sweeps.status", "--storage", str(tmp_path), "--experiment", "sizes",
+                           "--tracking-uri", "http://127.0.0.1:9"], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "did not answer" in done.stderr, done.stderr[-2000:]
+    header = next(line for line in done.stdout.splitlines() if line.startswith("| trial"))
+    assert "code_ratio" in header and "model_size" in header
+    assert "4 trials: 4 finished" in done.stdout
     assert parent.data.params["axes"] == "code_ratio,model_size"
