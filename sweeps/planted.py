@@ -34,7 +34,8 @@ from sweeps.metrics import FINAL
 METRIC = "planted_loss"
 
 
-def planted_trial(config: dict) -> None:
+def planted_trial(point: dict, base: dict) -> None:
+    config = {**base, **point}
     r, steps = config["code_ratio"], config["steps"]
     rng = np.random.default_rng([config["seed"], int(round(r * 1e9))])
     offset = rng.normal(0.0, config["noise"])  # this trial's seed offset

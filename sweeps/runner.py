@@ -84,10 +84,11 @@ def _trial_count(spec: SweepSpec, axes: list[Axis]) -> int:
     return spec.trials if spec.search != "grid" else math.prod(len(a.values) for a in axes) * len(spec.seeds)
 
 
-def _param_space(spec: SweepSpec, axes: list[Axis], base: dict, steps: int):
-    """(param space, searcher, scheduler, samples) for Tune."""
+def _param_space(spec: SweepSpec, axes: list[Axis], steps: int):
+    """(param space, searcher, scheduler, samples) for Tune. The space holds only what is swept
+    (the axes and the seed); the rest of every trial's config is the base its trainable gets."""
     if spec.search == "grid":
-        return ({**base, **{a.name: tune.grid_search(list(a.values)) for a in axes},
+        return ({**{a.name: tune.grid_search(list(a.values)) for a in axes},
                  "seed": tune.grid_search(list(spec.seeds))}, None, None, 1)
 
     import optuna
@@ -102,8 +103,8 @@ def _param_space(spec: SweepSpec, axes: list[Axis], base: dict, steps: int):
         # max_t one past the last step: ASHA stops a trial at max_t, before its final report.
         scheduler = ASHAScheduler(time_attr="step", metric=spec.metric, mode=spec.mode, max_t=steps + 1,
                                   grace_period=max(1, steps // ASHA_REDUCTION ** 2), reduction_factor=ASHA_REDUCTION)
-    space = {k: v for k, v in base.items() if k not in {a.name for a in axes if not a.only_if} | {"seed"}}
-    return space, searcher, scheduler, spec.trials
+    # Optuna suggests every swept value; a conditional axis not suggested keeps its first value.
+    return {a.name: a.values[0] for a in axes if a.only_if}, searcher, scheduler, spec.trials
 
 
 def _check_state_api() -> None:
@@ -163,6 +164,7 @@ def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trai
     if spec.asha and data is not None:  # a training sweep (the planted one trains nothing)
         _check_state_api()
     with tracking(spec.tracking_uri):
+        trainable = tune.with_resources(tune.with_parameters(trainable, base=base), {"CPU": DRIVER_CPU})
         return _run(spec, axes, base, steps, params, trainable, after_trials, concurrency or _concurrency(spec, base))
 
 
@@ -185,14 +187,13 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
     with mlflow.start_run(run_id=parent_id, run_name=None if parent_id else f"{spec.experiment}-sweep",
                           tags={"sweep": spec.experiment, "axis": axis}) as parent:
         if previous:
-            tuner = tune.Tuner.restore(previous["tune_path"], tune.with_resources(trainable, {"CPU": DRIVER_CPU}),
-                                       resume_errored=True)
+            tuner = tune.Tuner.restore(previous["tune_path"], trainable, resume_errored=True)
         else:
             mlflow.log_params(params)
-            space, searcher, scheduler, samples = _param_space(spec, axes, base, steps)
+            space, searcher, scheduler, samples = _param_space(spec, axes, steps)
             name = f"{spec.experiment}-{parent.info.run_id[:8]}"
             tuner = tune.Tuner(
-                tune.with_resources(trainable, {"CPU": DRIVER_CPU}),
+                trainable,
                 param_space=space,
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=samples,
                                             max_concurrent_trials=concurrency,
@@ -208,7 +209,7 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                     failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
                     # Tune's status table and configuration boxes only when asked; one line a trial otherwise.
                     verbose=2 if spec.verbose else 0,
-                    callbacks=[ChildRunCallback(tracking_uri=spec.tracking_uri,
+                    callbacks=[ChildRunCallback(tracking_uri=spec.tracking_uri, base=base,
                                                 experiment_name=spec.experiment, storage=str(spec.storage),
                                                 tags={"mlflow.parentRunId": parent.info.run_id,
                                                       "sweep": spec.experiment}),
@@ -218,7 +219,7 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                                                 "tune_path": str(store.join(spec.storage, "tune", name)),
                                                 "axes": [a.name for a in axes], "metric": spec.metric,
                                                 "mode": spec.mode, "search": spec.search,
-                                                "trials": _trial_count(spec, axes)}))
+                                                "trials": _trial_count(spec, axes), "base": base}))
         results = tuner.fit()
         df = results_frame(results, [a.name for a in axes], extra=spec.objectives)
         if df.empty:

@@ -70,7 +70,7 @@ def trial_results(trial) -> list[dict]:
         return [json.loads(line) for line in f.readall().decode().splitlines() if line.strip()]
 
 
-def trials_frame(tune_path: str, axes: list[str], metric: str) -> pd.DataFrame:
+def trials_frame(tune_path: str, axes: list[str], metric: str, base: dict | None = None) -> pd.DataFrame:
     """One row per trial Tune has made so far: its point, state, progress and last metric."""
     from ray.tune import ExperimentAnalysis
     from sweeps.metrics import FINAL
@@ -79,7 +79,7 @@ def trials_frame(tune_path: str, axes: list[str], metric: str) -> pd.DataFrame:
     for t in analysis.trials:
         results = trial_results(t)
         last = results[-1] if results else (t.last_result or {})
-        steps = _steps(t.config)
+        steps = _steps({**(base or {}), **t.config})
         step = max((r["step"] for r in results if isinstance(r.get("step"), (int, float))), default=None)
         state = ("FINISHED" if last.get(FINAL) is True or last.get(FINAL) == 1 else
                  "STOPPED" if t.status == "TERMINATED" else
@@ -126,7 +126,7 @@ def report(storage: Path, experiment: str, tracking_uri: str) -> bool:
     axes = sweep.get("axes") or params.get("axes", "code_ratio").split(",")
     metric = sweep.get("metric") or params.get("metric", "val_bpb_text")
     mode = sweep.get("mode") or metric_mode(metric)
-    df = trials_frame(sweep["tune_path"], axes, metric)
+    df = trials_frame(sweep["tune_path"], axes, metric, sweep.get("base"))
     total = sweep.get("trials") or planned(params, axes)
     counts = ", ".join(f"{n} {s.lower()}" for s, n in df["state"].value_counts().items())
     waiting = f", {total - len(df)} not started" if total and total > len(df) else ""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 
-def _child_run(client, experiment_id: str, parent_id: str, trial, name: str) -> tuple[str, bool]:
+def _child_run(client, experiment_id: str, parent_id: str, trial, name: str, base: dict) -> tuple[str, bool]:
     """(run id, made): the trial's child run under the parent, made (as the sweep makes it) if missing."""
     runs = client.search_runs([experiment_id], f"tags.trial_id = '{trial.trial_id}' and "
                                                f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=1)
@@ -24,7 +24,9 @@ def _child_run(client, experiment_id: str, parent_id: str, trial, name: str) -> 
     run = client.create_run(experiment_id, run_name=name,
                             tags={"mlflow.parentRunId": parent_id, "trial_id": trial.trial_id, "trial_name": name})
     from mlflow.entities import Param
-    params = [Param(k, str(v)[:6000]) for k, v in trial.config.items()]
+
+    from sweeps.tracking import trial_params
+    params = [Param(k, str(v)[:6000]) for k, v in trial_params(base, trial.config).items()]
     for start in range(0, len(params), 100):
         client.log_batch(run.info.run_id, params=params[start:start + 100])
     return run.info.run_id, True
@@ -49,7 +51,8 @@ def sync(storage, experiment: str, tracking_uri: str) -> dict:
         results = trial_results(trial)
         if not results:
             continue
-        run_id, made = _child_run(client, parent.info.experiment_id, parent.info.run_id, trial, TrialName(axes)(trial))
+        run_id, made = _child_run(client, parent.info.experiment_id, parent.info.run_id, trial, TrialName(axes)(trial),
+                                  sweep.get("base", {}))
         keys = {m.key for r in results for m in result_metrics(r, 0)}
         have = {(key, m.step) for key in keys for m in client.get_metric_history(run_id, key)}
         logged = sum(log_result(client, run_id, r, skip=have) for r in results)

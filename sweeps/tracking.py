@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 
 import mlflow
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.tune.result import TIMESTEPS_TOTAL, TRAINING_ITERATION
 from ray.tune.utils import flatten_dict
@@ -62,9 +62,10 @@ class ChildRunCallback(MLflowLoggerCallback):
     A tracking server that stops answering mid-sweep stops nothing: training goes on, the
     callback says so once and tries again later (a trial's run is made when it can be)."""
 
-    def __init__(self, *args, storage: str = "", **kwargs):
+    def __init__(self, *args, storage: str = "", base: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.storage = storage
+        self.base = base or {}  # every trial's config but its swept values (Tune's config holds those)
         self._down_since: float | None = None
         self._retry_at = 0.0
         self.missed = 0  # trial events MLflow did not get
@@ -112,8 +113,11 @@ class ChildRunCallback(MLflowLoggerCallback):
             if existing:
                 self._trial_runs[trial] = existing
                 client.update_run(existing, status="RUNNING")
-        super().log_trial_start(trial)
-        client.set_tag(self._trial_runs[trial], "trial_id", trial.trial_id)
+        super().log_trial_start(trial)  # the swept values, as params
+        run = self._trial_runs[trial]
+        client.log_batch(run, params=[Param(k, str(v)[:6000]) for k, v in trial_params(self.base, trial.config).items()
+                                      if k not in trial.config])
+        client.set_tag(run, "trial_id", trial.trial_id)
 
     def _end(self, trial, failed: bool):
         if trial in self._trial_runs:
@@ -140,6 +144,11 @@ class ChildRunCallback(MLflowLoggerCallback):
         log_result(client, self._trial_runs[trial], result)
         if result.get("checkpoint_path"):
             client.set_tag(self._trial_runs[trial], "checkpoint", result["checkpoint_path"])
+
+
+def trial_params(base: dict, swept: dict) -> dict:
+    """A trial's whole config as its child run's params: the base with its swept values."""
+    return {**base, **swept}
 
 
 def result_metrics(result: dict, timestamp_ms: int | None = None) -> list[Metric]:

@@ -1,7 +1,8 @@
 """One Tune trial: a Ray Train job on one point of the sweep.
 
-Tune's param space is a flat dict (it is what MLflow logs as the child run's params); this
-function turns it into a `TrainConfig`, runs `trainers.train.fit` with
+Tune's param space holds the trial's swept values (its point and seed); with the sweep's
+base (every other field, given once through `tune.with_parameters`) they make the trial's
+`TrainConfig`, built once here; runs `trainers.train.fit` with
 `TuneReportCallback` so per-step metrics reach Tune (and through it MLflow), then reports
 the final metrics together with the checkpoint path.
 """
@@ -21,8 +22,8 @@ from trainers.recipes import get_recipe
 from trainers.stages import run_recipe
 from trainers.train import fit, fit_stages
 
-def run_trial(config: dict) -> None:
-    config = derived(config)
+def run_trial(point: dict, base: dict) -> None:
+    config = derived({**base, **point})
     cfg = TrainConfig(**{k: v for k, v in config.items() if k in TRAIN_FIELDS})
     name = f"{tune.get_context().get_experiment_name()}-{tune.get_context().get_trial_id()}"
     metrics, checkpoint = fit(cfg, name=name, storage_path=config["train_storage"],
@@ -30,9 +31,10 @@ def run_trial(config: dict) -> None:
     tune.report({**metrics, "checkpoint_path": checkpoint, FINAL: True})
 
 
-def run_recipe_trial(config: dict) -> None:
+def run_recipe_trial(point: dict, base: dict) -> None:
     """A trial over a recipe: stages already trained (by any trial) are reused by key; the
     rest run in turn in one Ray Train run, so the trial pays Ray's start-up once."""
+    config = {**base, **point}
     base = TrainConfig(**{k: v for k, v in config.items() if k in TRAIN_FIELDS})
     recipe, cooldown = config["variant"].split("/")
     storage = config["train_storage"]
