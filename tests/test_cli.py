@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import one_line_error
 
 pytestmark = pytest.mark.usefixtures("prepared")  # runs sweep scripts: the data is prepared first (conftest)
 
@@ -84,10 +85,7 @@ def test_bad_input_is_one_line_naming_the_value_before_ray_starts(args, named, d
     if "16" in args and (os.cpu_count() or 1) >= 15:
         pytest.skip("this machine holds 16 workers at 0.9 CPU")
     done = ratio("--preset", "smoke", "--storage", str(tmp_path), *args, *(["--dry-run"] if dry else []))
-    assert done.returncode == 2
-    # On a fresh machine the data check first fetches the packages, each announced on a line.
-    err = [line for line in done.stderr.strip().splitlines() if not line.startswith("[data] fetching ")]
-    assert len(err) == 1 and named in err[0], done.stderr
+    one_line_error(done, named)  # on a fresh machine after a line per package the data check fetches
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tune").exists()
 
 
@@ -100,8 +98,7 @@ def test_unwritable_storage_is_refused(tmp_path):
         (tmp_path / "a-file").write_text("")
         target = tmp_path / "a-file" / "runs"
     done = ratio("--preset", "smoke", "--storage", str(target))
-    assert done.returncode == 2
-    assert str(target) in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    one_line_error(done, str(target))
 
 
 def test_a_tracking_server_that_does_not_answer_is_refused_in_seconds(tmp_path):
@@ -130,7 +127,5 @@ def test_a_recipe_sweeps_bad_win_rate_settings_are_one_line_before_training(args
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEMIX_JUDGE")}
     done = subprocess.run([sys.executable, "sweeps/recipe.py", "--preset", "smoke", "--storage", str(tmp_path),
                            *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    err = [line for line in done.stderr.strip().splitlines() if not line.startswith("[data] fetching ")]
-    assert len(err) == 1 and named in err[0], done.stderr
+    one_line_error(done, named)
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tune").exists()

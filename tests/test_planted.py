@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from helpers import one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
@@ -52,5 +53,5 @@ def test_optuna_with_asha_finds_it_for_less_than_the_grid(tmp_path):
 ])
 def test_bad_planted_settings_are_one_line(args, named, tmp_path):
     done = planted(*args, tmp_path=tmp_path / "runs")
-    assert done.returncode == 2 and named in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    one_line_error(done, named)
     assert not (tmp_path / "runs").exists()

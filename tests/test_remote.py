@@ -12,6 +12,7 @@ import pytest
 
 from trainers.data.prepare import prepare
 from trainers.data.remote import remote_registry, remote_source
+from helpers import one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +84,5 @@ def test_sweep_with_unreachable_remote_data_exits_before_training(tmp_path):
     done = subprocess.run([sys.executable, "sweeps/ratio.py", "--preset", "smoke", "--data", "remote",
                            "--languages", "python", "--storage", str(tmp_path / "runs")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cannot be read" in lines[0], done.stderr
+    one_line_error(done, "cannot be read")
     assert not (tmp_path / "runs" / "mlflow.db").exists()

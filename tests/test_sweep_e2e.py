@@ -19,6 +19,7 @@ from trainers.data.mixture import Mixture
 from trainers.data.prepare import PreparedData
 from trainers.data.sources import SOURCES
 from trainers.sizes import get_size
+from helpers import parent_and_children
 
 pytestmark = pytest.mark.e2e
 RATIOS = (0.0, 0.5, 1.0)
@@ -36,10 +37,7 @@ def sweep(tmp_path_factory, prepared):
         ray.shutdown()
     assert code == 0
     client = mlflow.MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("e2e")
-    runs = client.search_runs([exp.experiment_id])
-    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parent, children = parent_and_children(client, "e2e")
     return storage, client, parent, children
 
 
@@ -157,9 +155,8 @@ def test_resume_keeps_finished_trials(sweep):
     finally:
         ray.shutdown()
     assert code == 0
-    runs = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
-    assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == len(children)
-    assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
+    parents, after = parent_and_children(client, "e2e")
+    assert len(parents) == 1 and len(after) == len(children)  # resumed into the same runs
 
 
 def test_status_lists_the_trials_and_the_optimum_of_a_finished_sweep(sweep):
@@ -227,9 +224,7 @@ def test_recipe_sweep_trains_shared_stages_once_and_judges_variants(prepared, tm
         ray.shutdown()
     assert code == 0
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("recipes").experiment_id])
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags][0]
+    [parent], children = parent_and_children(client, "recipes")
     assert sorted(c.data.params["variant"] for c in children) == ["balanced_to_text/code", "balanced_to_text/text"]
     # 3 stages each; the init and continue stages were trained by one trial and reused by the other.
     assert sorted(c.data.metrics["stages_reused"] for c in children) == [0, 2]
@@ -265,9 +260,8 @@ def _swept(main, args: list[str], storage, experiment: str, dashboard: bool = Fa
         ray.shutdown()
     assert code == 0
     client = mlflow.MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
-    return (client, [r for r in runs if "mlflow.parentRunId" not in r.data.tags][0],
-            [r for r in runs if "mlflow.parentRunId" in r.data.tags])
+    [parent], children = parent_and_children(client, experiment)
+    return client, parent, children
 
 
 def test_an_optuna_sweep_with_asha_runs_end_to_end(prepared, tmp_path):

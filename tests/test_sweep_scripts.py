@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import one_line_error
 
 pytestmark = pytest.mark.usefixtures("prepared")  # runs sweep scripts: the data is prepared first (conftest)
 
@@ -67,7 +68,5 @@ def test_optuna_dry_run_names_the_searched_ranges(tmp_path):
 ])
 def test_bad_input_is_one_line_before_anything_starts(name, args, named, tmp_path):
     done = script(name, *args, tmp_path=tmp_path)
-    assert done.returncode == 2
-    err = [line for line in done.stderr.strip().splitlines() if not line.startswith("[data] fetching ")]
-    assert len(err) == 1 and named in err[0], done.stderr
+    one_line_error(done, named)
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tune").exists()

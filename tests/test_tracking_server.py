@@ -20,22 +20,12 @@ import mlflow
 import pytest
 
 from conftest import MlflowServer
+from helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
 RATIOS = (0.0, 0.5, 1.0)
 EXPERIMENT = "served"
-
-
-def _wait(what, seconds: float, why: str, proc=None):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if what():
-            return
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the sweep ended (rc {proc.returncode}) while waiting for {why}")
-        time.sleep(1)
-    raise TimeoutError(f"no {why} within {seconds} s")
 
 
 def _logged(client: mlflow.MlflowClient) -> bool:
@@ -60,9 +50,9 @@ def served(tmp_path_factory, prepared):
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         client = mlflow.MlflowClient(server.uri)
-        _wait(lambda: _logged(client), 300, "metrics in MLflow", proc)
+        wait_until(lambda: _logged(client), 300, "metrics in MLflow", proc)
         server.stop()  # mid-sweep: trials are training
-        _wait(lambda: "did not answer" in log_path.read_text(), 120, "word from the sweep that MLflow is down", proc)
+        wait_until(lambda: "did not answer" in log_path.read_text(), 120, "word from the sweep that MLflow is down", proc)
         time.sleep(5)
         server.start()
         proc.wait(timeout=600)
