@@ -268,9 +268,10 @@ def test_an_optuna_sweep_with_asha_runs_end_to_end(prepared, tmp_path):
     """The README's `--search optuna --asha` on the smoke preset: every report carries the
     held-out metric ASHA compares trials on, measured during training. With the dashboard, as
     a user's cluster has it: Ray Train's placement-group cleaner needs its state API to free
-    the resources of a trial that ASHA stopped."""
+    the resources of a trial that ASHA stopped. Two workers a trial: one trial at a time on 2
+    cores, so each is compared with every trial before it at each rung, and some are stopped."""
     client, parent, children = _swept(ratio.main, ["--preset", "smoke", "--search", "optuna", "--asha", "--trials",
-                                                   "4", "--workers", "1", "--eval-tasks", "piqa"], tmp_path, "asha",
+                                                   "4", "--workers", "2", "--eval-tasks", "piqa"], tmp_path, "asha",
                                       dashboard=True)
     assert len(children) == 4 and len({c.data.params["code_ratio"] for c in children}) == 4  # Optuna's points
     tracked = {c.info.run_id: client.get_metric_history(c.info.run_id, "val_bpb_text") for c in children}
@@ -279,6 +280,7 @@ def test_an_optuna_sweep_with_asha_runs_end_to_end(prepared, tmp_path):
     assert all(c.data.params["track_metric"] == "val_bpb_text" for c in children)
     finished = [c for c in children if "trial_finished" in c.data.metrics]
     assert finished and all("piqa_acc_norm" in c.data.metrics for c in finished)  # the end-of-trial evaluation
+    assert len(finished) < len(children)  # ASHA stopped at least one trial before its end
     assert parent.data.params["search"] == "optuna" and parent.data.params["asha"] == "True"
     assert 0 < parent.data.metrics["budget_steps"] <= 4 * 29
     assert 0 <= parent.data.metrics["best_code_ratio"] <= 1
