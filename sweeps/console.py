@@ -26,16 +26,15 @@ def _value(v) -> str:
 
 
 class TrialLines(tune.Callback):
-    def __init__(self, total: int | None, metrics: tuple[str, ...] = (), out=None):
+    def __init__(self, total: int | None, metrics: tuple[str, ...] = ()):
         self.total = total  # None: unknown in advance (a resumed sweep)
         self.metrics = tuple(dict.fromkeys([*metrics, *HEADLINE]))
-        self.out = out or sys.stdout
         self.started: dict[str, float] = {}
         self.finished = 0
         self.last_progress = time.monotonic()
 
     def _say(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        print(line, file=sys.stdout, flush=True)  # looked up here: Tune pickles its callbacks
 
     def _count(self) -> str:
         return f"{self.finished}/{self.total}" if self.total else str(self.finished)

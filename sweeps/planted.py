@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> dict:
     storage.mkdir(parents=True, exist_ok=True)
     grid = tuple(float(v) for v in np.round(np.linspace(0, 1, int(round(1 / args.resolution)) + 1), 6))
     seeds = tuple(range(args.seed, args.seed + args.seeds))
-    spec = SweepSpec(experiment=args.experiment, preset="planted", size="none", tokens=0, seeds=seeds,
+    spec = SweepSpec(experiment=args.experiment, preset="planted", seeds=seeds,
                      search=args.search, trials=args.trials, asha=args.asha, storage=storage,
                      tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}",
                      resume=False, dry_run=False, metric=METRIC, mode="min")

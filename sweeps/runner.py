@@ -150,7 +150,8 @@ def _search_params(spec: SweepSpec, axes: list[Axis]) -> dict:
 
 
 def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trainable=run_trial,
-              after_trials=None, base: dict | None = None, params: dict | None = None, concurrency: int | None = None):
+              after_trials=None, base: dict | None = None, params: dict | None = None, concurrency: int | None = None,
+              reuse_actors: bool = REUSE_TRIAL_ACTORS):
     """Run the sweep and return (results DataFrame, optimum per metric, parent run id).
     `after_trials(df, parent_run_id) -> df` adds columns (win-rates) before the summary.
     `base` (the constant part of every trial's config) and `params` (the parent's params)
@@ -165,10 +166,11 @@ def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trai
         _check_state_api()
     with tracking(spec.tracking_uri):
         trainable = tune.with_resources(tune.with_parameters(trainable, base=base), {"CPU": DRIVER_CPU})
-        return _run(spec, axes, base, steps, params, trainable, after_trials, concurrency or _concurrency(spec, base))
+        return _run(spec, axes, base, steps, params, trainable, after_trials, concurrency or _concurrency(spec, base),
+                    reuse_actors)
 
 
-def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
+def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency, reuse_actors):
     axis = axes[0].name
     if spec.tracking_uri.startswith("sqlite:") and mlflow.get_experiment_by_name(spec.experiment) is None:
         # Beside the sqlite store, not in ./mlruns of whatever folder the sweep was started from.
@@ -201,7 +203,7 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency):
                                             trial_dirname_creator=trial_folder,
                                             # ASHA's stops need fresh actors (Tune: "reuse requires
                                             # reset_config()"), and a killed actor frees its Train run.
-                                            reuse_actors=REUSE_TRIAL_ACTORS and scheduler is None),
+                                            reuse_actors=reuse_actors and scheduler is None),
                 run_config=tune.RunConfig(
                     name=name, storage_path=str(store.join(spec.storage, "tune")),
                     # A trial whose actor died with its node runs again; its Train run, found by

@@ -153,11 +153,9 @@ def sweep_overhead(storage: Path, name: str, trials: int, reuse: bool) -> float:
     ratios = [round(i / max(1, trials - 1), 3) for i in range(trials)]
     axes = [Axis("code_ratio", tuple(ratios), low=0.0, high=1.0)]
     data = prepare_sweep(spec, train_configs(trial_configs(spec, axes)))
-    runner.REUSE_TRIAL_ACTORS = reuse
     start = time.perf_counter()
-    df, _, _ = runner.run_sweep(spec, data, axes)
+    df, _, _ = runner.run_sweep(spec, data, axes, reuse_actors=reuse)
     wall = time.perf_counter() - start
-    runner.REUSE_TRIAL_ACTORS = True
     if len(df) != trials:
         raise RuntimeError(f"{name}: {len(df)} of {trials} trials finished")
     return (wall - df["train_s"].sum()) / trials
