@@ -24,12 +24,13 @@ from sweeps import store
 CHECK_TIMEOUT_S = 120.0  # a node's first task starts a worker process: seconds on busy cores
 
 
-def connect() -> None:
-    """Join $RAY_ADDRESS or this machine's running cluster, else start a local one."""
+def connect(log_to_driver: bool = True) -> None:
+    """Join $RAY_ADDRESS or this machine's running cluster, else start a local one.
+    `log_to_driver=False`: the workers' output stays in Ray's logs (and its dashboard)."""
     if ray.is_initialized():
         return
     try:
-        ray.init()
+        ray.init(log_to_driver=log_to_driver)
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as e:
         first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
         first = first.split(". ")[0]  # Ray's messages go on for several sentences

@@ -3,14 +3,15 @@ point, time, throughput and headline metrics), and a progress line now and then.
 
     callbacks=[TrialLines(total=6, metrics=("val_bpb_text", "nl_reasoning"))]   # a Tune callback
 
-Tune's own status table and each trial's configuration box stay behind `--verbose`
-(`tune.RunConfig(verbose=...)`); everything here is also in MLflow and `sweeps.status`.
+Tune's status table, each trial's configuration box and the Train workers' own logs stay
+behind `--verbose`; everything here is also in MLflow and `sweeps.status`.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from ray import tune
 
@@ -64,4 +65,7 @@ class TrialLines(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.finished += 1
-        self._say(f"[sweep] FAILED   {trial}: see {trial.local_path or 'the Tune log above'} [{self._count()}]")
+        error = Path(trial.error_file) if trial.error_file else None
+        lines = error.read_text().strip().splitlines() if error and error.exists() else []
+        why = f"{lines[-1][:300]} (in {error})" if lines else "see Ray's logs, or run again with --verbose"
+        self._say(f"[sweep] FAILED   {trial}: {why} [{self._count()}]")

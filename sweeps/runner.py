@@ -160,7 +160,10 @@ def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trai
         base = plan.params(spec, {**{a.name: a.values[0] for a in axes}, "seed": spec.seeds[0]}, str(data.manifest))
         params = sweep_params(spec, data, axes)
     steps = base.get("steps") or TrainConfig(**{k: v for k, v in base.items() if k in TRAIN_FIELDS}).steps
-    connect()  # joins $RAY_ADDRESS or this machine's running cluster, else starts a local one
+    # Joins $RAY_ADDRESS or this machine's running cluster, else starts a local one. The Train
+    # workers' own logs (every report, checkpoint and process group) reach the terminal only
+    # with --verbose: otherwise a line per trial (sweeps/console.py), the rest in Ray's logs.
+    connect(log_to_driver=spec.verbose)
     check_shared(spec.storage)  # several nodes: each must see the storage, before any trial starts
     if spec.asha and data is not None:  # a training sweep (the planted one trains nothing)
         _check_state_api()

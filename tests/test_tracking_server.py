@@ -70,6 +70,11 @@ def test_training_goes_on_while_the_tracking_server_is_down(served):
     assert "did not answer" in served["log"] and "training goes on" in served["log"]
     assert re.search(r"\d+ trial events did not reach .*python -m sweeps.sync", served["log"])
     assert "The optimum per metric" in served["log"]
+    # One line per trial started and finished, with its point and metrics; the Train workers' own
+    # logs and Tune's configuration boxes stay out of the terminal without --verbose.
+    finished = [line for line in served["log"].splitlines() if line.startswith("[sweep] finished code_ratio=")]
+    assert len(finished) == len(RATIOS) and all("tokens/s: val_bpb_text " in line for line in finished)
+    assert "Reporting training result" not in served["log"] and "Trial status" not in served["log"]
 
 
 def _sync(served) -> str:
