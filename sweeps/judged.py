@@ -120,10 +120,8 @@ def judge_variants(df: pd.DataFrame, axis: str, spec: WinrateSpec, parent_run_id
 
 def _child_runs(client: mlflow.MlflowClient, parent_run_id: str) -> dict[str, str]:
     """Tune trial id -> child run id, from the tag ChildRunCallback sets."""
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
-                              max_results=10_000)
-    return {r.data.tags["trial_id"]: r.info.run_id for r in runs if "trial_id" in r.data.tags}
+    from sweeps.tracking import child_runs
+    return child_runs(client, client.get_run(parent_run_id).info.experiment_id, parent_run_id)
 
 
 def summary_lines(df: pd.DataFrame, axis: str, spec: WinrateSpec) -> list[str]:

@@ -17,10 +17,9 @@ import sys
 
 def _child_run(client, experiment_id: str, parent_id: str, trial, name: str, base: dict) -> tuple[str, bool]:
     """(run id, made): the trial's child run under the parent, made (as the sweep makes it) if missing."""
-    runs = client.search_runs([experiment_id], f"tags.trial_id = '{trial.trial_id}' and "
-                                               f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=1)
-    if runs:
-        return runs[0].info.run_id, False
+    from sweeps.tracking import child_run
+    if found := child_run(client, experiment_id, parent_id, trial.trial_id):
+        return found, False
     run = client.create_run(experiment_id, run_name=name,
                             tags={"mlflow.parentRunId": parent_id, "trial_id": trial.trial_id, "trial_name": name})
     from mlflow.entities import Param

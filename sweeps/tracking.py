@@ -130,10 +130,7 @@ class ChildRunCallback(MLflowLoggerCallback):
         parent = self.tags.get("mlflow.parentRunId")
         if experiment is None or not parent:
             return None
-        runs = client.search_runs([experiment.experiment_id],
-                                  f"tags.trial_id = '{trial_id}' and tags.`mlflow.parentRunId` = '{parent}'",
-                                  max_results=1)
-        return runs[0].info.run_id if runs else None
+        return child_run(client, experiment.experiment_id, parent, trial_id)
 
     def _result(self, trial, result):
         """A report's metrics in one `log_batch` (Ray's callback makes one call, one database
@@ -144,6 +141,19 @@ class ChildRunCallback(MLflowLoggerCallback):
         log_result(client, self._trial_runs[trial], result)
         if result.get("checkpoint_path"):
             client.set_tag(self._trial_runs[trial], "checkpoint", result["checkpoint_path"])
+
+
+def child_runs(client: mlflow.MlflowClient, experiment_id: str, parent_id: str, trial_id: str = "") -> dict[str, str]:
+    """Tune trial id -> its child run id under the sweep's parent run (the `trial_id` tag the
+    callback sets); one trial's only, when `trial_id` is given. The one lookup the callback,
+    `sync` and the win-rate logging share."""
+    query = f"tags.`mlflow.parentRunId` = '{parent_id}'" + (f" and tags.trial_id = '{trial_id}'" if trial_id else "")
+    runs = client.search_runs([experiment_id], query, max_results=1 if trial_id else 10_000)
+    return {r.data.tags["trial_id"]: r.info.run_id for r in runs if "trial_id" in r.data.tags}
+
+
+def child_run(client: mlflow.MlflowClient, experiment_id: str, parent_id: str, trial_id: str) -> str | None:
+    return child_runs(client, experiment_id, parent_id, trial_id).get(trial_id)
 
 
 def trial_params(base: dict, swept: dict) -> dict:
