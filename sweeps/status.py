@@ -132,7 +132,13 @@ def report(storage: Path, experiment: str, tracking_uri: str) -> bool:
     waiting = f", {total - len(df)} not started" if total and total > len(df) else ""
     print(f"Sweep {experiment!r} ({sweep['tune_path']}): {total or len(df)} trials: {counts}{waiting}")
     print(df.to_markdown(index=False, floatfmt=".4f"))
-    print(best_line(df, axes[0], metric, mode, parent), flush=True)
+    further = [a for a in axes[1:] if a in df and df[a].nunique() > 1]  # a size, a share: located per value
+    groups = df.groupby(further, sort=True) if further else [((), df)]
+    for key, rows in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        label = " ".join(f"{a}={k}" for a, k in zip(further, key, strict=True))
+        print(f"{label + ': ' if label else ''}{best_line(rows, axes[0], metric, mode, None if label else parent)}",
+              flush=True)
     return bool(len(df)) and (total or 0) <= len(df) and df["state"].isin(DONE).all()
 
 

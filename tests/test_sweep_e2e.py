@@ -6,6 +6,7 @@ way a user would find it, and the checkpoint is loaded with transformers' Auto c
 
 import json
 import math
+import re
 from pathlib import Path
 
 import mlflow
@@ -332,7 +333,9 @@ def test_a_two_axis_sweep_locates_the_optimum_per_model_size(prepared, tmp_path)
                            "--tracking-uri", "http://127.0.0.1:9"], cwd=Path(__file__).resolve().parents[1],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "did not answer" in done.stderr, done.stderr[-2000:]
-    header = next(line for line in done.stdout.splitlines() if line.startswith("| trial"))
+    header = next(line for line in done.stdout.splitlines() if re.match(r"\|\s*trial\s*\|", line))
     assert "code_ratio" in header and "model_size" in header
     assert "4 trials: 4 finished" in done.stdout
+    for s in ("smoke", "1m"):  # the code ratio's optimum per size, each from its own two trials
+        assert any(line.startswith(f"model_size={s}: ") and "val_bpb_text" in line for line in done.stdout.splitlines())
     assert parent.data.params["axes"] == "code_ratio,model_size"
