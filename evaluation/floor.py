@@ -30,7 +30,7 @@ ARCHITECTURE = ("model_type", "vocab_size", "hidden_size", "intermediate_size", 
 
 def glorot_random(config):
     """A model of this config initialised as the study initialises from scratch (Glorot-normal
-    weight matrices, norms at one; the same rule as trainers.train.glorot_normal_)."""
+    weight matrices, norms at one; the same rule as trainers.core.glorot_normal_)."""
     from transformers import AutoModelForCausalLM
     torch.manual_seed(FLOOR_SEED)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)

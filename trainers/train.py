@@ -5,8 +5,9 @@
     metrics, checkpoint = fit(TrainConfig(...), name="run", storage_path="/tmp/runs")
 
 `fit` launches a `TorchTrainer` (gloo on CPU, NCCL on GPU). Each worker builds the model
-(Glorot-normal, or from `init_checkpoint`), wraps it with DDP or FSDP2's `fully_shard`, and
-reads only its own sequences of the mixed stream. Every `checkpoint_every` steps the
+(Glorot-normal, or from `init_checkpoint`), wraps it with DDP or FSDP2's `fully_shard` and
+steps it with the training core (trainers/core.py: torch and transformers only), reading
+only its own sequences of the mixed stream. Every `checkpoint_every` steps the
 workers report a checkpoint (HF weights + tokenizer + optimizer and step) through
 `ray.train.report`; Ray keeps the last `keep_checkpoints`. If a worker dies, Ray Train
 restarts the group (`FailureConfig`), the loop resumes from the last checkpoint, and since
@@ -27,105 +28,20 @@ from pathlib import Path
 import numpy as np
 import ray.train
 import torch
-import torch.nn.functional as F
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
-from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                     get_optimizer_state_dict, set_optimizer_state_dict)
+from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
 from evaluation.bpb import bits_per_byte
 from trainers.config import VAL_METRIC, TrainConfig
+from trainers.core import (STAGE_FILE, TRAIN_STATE, barrier, build_model, optimizer, save_checkpoint, sum_over_ranks,
+                           train_step, unsharded, validate, wrap)
 from trainers.data.accounting import realized
 from trainers.data.mixture import MixedStream
 from trainers.data.prepare import PreparedData
 from trainers.flops import device_peak, flops_per_token
 from trainers.ray_settings import apply as apply_ray_settings
-from trainers.sizes import model_config
 from trainers.stages import read_record, write_record
-
-TRAIN_STATE = "train_state.pt"
-STAGE_FILE = "stage.json"
-FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
-
-
-def glorot_normal_(model: torch.nn.Module) -> None:
-    """The study's initialisation: Glorot-normal for every weight matrix, norms at one."""
-    for p in model.parameters():
-        if p.dim() == 2:
-            torch.nn.init.xavier_normal_(p)
-
-
-def build_model(cfg: TrainConfig, resume_dir: Path | None):
-    from transformers import LlamaForCausalLM  # here, not at the top: Ray's controller unpickles
-    # this module without needing transformers, and that import costs seconds per process
-    source = resume_dir or (Path(cfg.init_checkpoint) if cfg.init_checkpoint else None)
-    if source is not None:
-        return LlamaForCausalLM.from_pretrained(source, dtype=torch.float32)
-    torch.manual_seed(cfg.seed)
-    model = LlamaForCausalLM(model_config(cfg.model_size))
-    glorot_normal_(model)
-    return model
-
-
-def wrap(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
-    if cfg.parallel == "fsdp":
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-        device = ray.train.torch.get_device()
-        model.to(device)
-        # bf16 compute with fp32 gradient reduction on GPUs; fp32 on CPU, where bf16 is slow.
-        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) \
-            if device.type == "cuda" else MixedPrecisionPolicy()
-        for layer in model.model.layers:
-            fully_shard(layer, mp_policy=mp)
-        fully_shard(model, mp_policy=mp)
-        return model
-    return ray.train.torch.prepare_model(model)
-
-
-def save_checkpoint(model, opt, step: int, fed: torch.Tensor, cfg: TrainConfig, data: PreparedData,
-                    rank: int, folder: Path, stage: int = 0) -> bool:
-    """All ranks gather the full state (collectives); rank 0 writes it."""
-    weights = get_model_state_dict(model, options=FULL)
-    optim = get_optimizer_state_dict(model, opt, options=FULL)
-    fed_total = _sum_over_ranks(fed)
-    if rank != 0:
-        return False
-    from transformers import AutoTokenizer, LlamaForCausalLM
-    with torch.device("meta"):  # config and file layout only: no second copy of the weights to build
-        skeleton = LlamaForCausalLM(model_config(cfg.model_size))
-    skeleton.save_pretrained(folder, state_dict=weights)
-    AutoTokenizer.from_pretrained(data.tokenizer_dir).save_pretrained(folder)
-    torch.save({"step": step, "fed_total": fed_total, "optimizer": optim}, folder / TRAIN_STATE)
-    (folder / STAGE_FILE).write_text(json.dumps({"stage": stage}))  # which stage of a chain it belongs to
-    return True
-
-
-def _barrier() -> None:
-    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
-        torch.distributed.barrier()
-
-
-def _sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
-    if not torch.distributed.is_initialized() or torch.distributed.get_world_size() == 1:
-        return t.clone()
-    out = t.to(ray.train.torch.get_device(), copy=True)  # all_reduce works in place
-    torch.distributed.all_reduce(out)
-    return out.cpu()
-
-
-def train_step(model, opt, batch: torch.Tensor, cfg: TrainConfig, step: int) -> tuple[torch.Tensor, float]:
-    """One optimizer step on a batch of sequences (inputs and shifted targets)."""
-    lr = cfg.lr_at(step)
-    for group in opt.param_groups:
-        group["lr"] = lr
-    logits = model(input_ids=batch[:, :-1]).logits
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch[:, 1:].reshape(-1))
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    opt.step()
-    return loss, lr
-
 
 def train_loop_per_worker(config: dict) -> dict | None:
     """Train a chain of stages in one worker group: each stage starts from the previous
@@ -170,8 +86,8 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
     model = build_model(cfg, resume_dir)
     n_params = sum(p.numel() for p in model.parameters())
     hf_config = model.config
-    model = wrap(model, cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    model = wrap(model, cfg, device)
+    opt = optimizer(model, cfg)
     start_step, fed = 0, torch.zeros(len(stream.families), dtype=torch.float64)  # sequences fed, per part
     if resume_dir is not None:
         state = torch.load(resume_dir / TRAIN_STATE, weights_only=False)
@@ -209,9 +125,9 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
                 ray.train.report(metrics)
             window_start, window_tokens = time.perf_counter(), 0
     train_s, train_cpu_s = time.perf_counter() - train_start, time.process_time() - train_cpu_start
-    total = _sum_over_ranks(fed)  # every rank counted its own sequences
+    total = sum_over_ranks(fed)  # every rank counted its own sequences
     # Under FSDP a forward pass is a collective, so every rank evaluates; under DDP rank 0 alone.
-    vals = _validate(cfg, model, data) if cfg.parallel == "fsdp" or rank == 0 else {}
+    vals = validate(cfg, model, data) if cfg.parallel == "fsdp" or rank == 0 else {}
     scores = _benchmark(cfg, model, data, rank)
     metrics = {}
     if rank == 0:
@@ -226,7 +142,7 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
         wrote = save_checkpoint(model, opt, cfg.steps, fed, cfg, data, rank, folder / "checkpoint", index)
         if wrote:
             write_record(folder, str(folder / "checkpoint"), metrics, cfg)
-        _barrier()  # the next stage on every rank loads this checkpoint
+        barrier()  # the next stage on every rank loads this checkpoint
         ray.train.report({"step": cfg.steps, **metrics})
     return metrics if rank == 0 else None
 
@@ -235,17 +151,6 @@ def _report_with_checkpoint(metrics, model, opt, step, fed, cfg, data, rank, sta
     with tempfile.TemporaryDirectory() as tmp:
         wrote = save_checkpoint(model, opt, step, fed, cfg, data, rank, Path(tmp), stage)
         ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp) if wrote else None)
-
-
-def _validate(cfg, model, data) -> dict:
-    """Held-out bits-per-byte per family, with its standard error over the held-out windows."""
-    token_bytes = data.token_bytes()
-    raw = model.module if hasattr(model, "module") else model
-    out = {}
-    for f in data.families():
-        out[VAL_METRIC[f]], out[f"{VAL_METRIC[f]}_stderr"] = bits_per_byte(
-            raw, data.family_tokens(f, "val"), token_bytes, cfg.seq_len, cfg.eval_tokens)
-    return out
 
 
 def _tracked(cfg, model, data, rank) -> dict:
@@ -278,7 +183,7 @@ def _benchmark(cfg, model, data, rank) -> dict:
     from evaluation.harness import score_items
     from evaluation.report import flat, summarise
     start = time.perf_counter()
-    raw = _unsharded(model, cfg)
+    raw = unsharded(model, cfg)
     tokenizer = AutoTokenizer.from_pretrained(data.tokenizer_dir)
     limit = cfg.eval_limit or None
     scored = score_items(raw, tokenizer, cfg.benchmarks, limit, quiet=True, code_limit=cfg.eval_code_limit or limit)
@@ -287,17 +192,6 @@ def _benchmark(cfg, model, data, rank) -> dict:
     # The sweep's driver computed the floor before the trials started; read from the cache.
     floor = random_floor(raw.config, tokenizer, cfg.benchmarks, limit)
     return {**flat(summarise(scored, floor)), "eval_s": time.perf_counter() - start}
-
-
-def _unsharded(model, cfg):
-    """A plain model to score: DDP's module, or under FSDP a full copy on every rank."""
-    if cfg.parallel != "fsdp":
-        return model.module if hasattr(model, "module") else model
-    from transformers import LlamaForCausalLM
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))  # a collective
-    copy = LlamaForCausalLM(model_config(cfg.model_size)).to(ray.train.torch.get_device())
-    copy.load_state_dict(full)
-    return copy
 
 
 def _finish(cfg, n_params, flops_over_peak, train_s, train_cpu_s) -> dict:

@@ -29,7 +29,7 @@ from trainers.presets import get_preset
 from trainers.data.mixture import MixedStream
 from trainers.data.prepare import cache_root, prepare
 from trainers.config import TrainConfig
-from trainers.train import build_model, train_step
+from trainers.core import build_model, train_step
 
 WORLD = 2
 

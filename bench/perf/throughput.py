@@ -29,7 +29,7 @@ from trainers.config import TrainConfig
 from trainers.data.mixture import MixedStream
 from trainers.data.prepare import PreparedData, prepare
 from trainers.flops import cpu_peak, flops_per_token
-from trainers.train import build_model, train_step
+from trainers.core import build_model, train_step
 
 
 def _plain_worker(rank: int, world: int, port: int, cfg: TrainConfig, out: str) -> None:
