@@ -103,6 +103,9 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="Ray Train workers per trial (default: the preset's). As many trials run at once as "
                              "the cluster's CPUs (or GPUs) hold: on 2 cores, --workers 1 runs two trials side by side")
+    parser.add_argument("--micro-batch", type=int, default=None,
+                        help="sequences per worker per forward pass, the gradients accumulated over a step's; the "
+                             "global batch stays exact (default: the preset's; 0: a worker's whole share at once)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the sweep stored under --storage/--experiment: finished trials are kept")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved trials and exit")
@@ -138,7 +141,8 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
 CONFIG_FLAGS = {"size": "model_size", "tokens": "tokens", "synthetic_share": "synthetic_share",
                 "code_mix": "code_mix", "text_mix": "text_mix", "eval_suite": "eval_suite", "eval_tasks": "eval_tasks",
                 "eval_limit": "eval_limit", "allow_code_execution": "allow_code_execution",
-                "eval_code_limit": "eval_code_limit", "checkpoint_every": "checkpoint_every", "workers": "num_workers"}
+                "eval_code_limit": "eval_code_limit", "checkpoint_every": "checkpoint_every", "workers": "num_workers",
+                "micro_batch": "micro_batch"}
 
 
 def base_config(args: argparse.Namespace) -> TrainConfig:

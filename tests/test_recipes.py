@@ -46,7 +46,8 @@ OTHER = {"code_ratio": 0.4, "model_size": "1m", "tokens": 120_000, "seed": 7, "s
          "code_mix": "web_code:1", "text_mix": "news:1", "global_batch": 8, "lr": 1e-3, "schedule": "linear",
          "warmup_frac": 0.1, "min_lr": 1e-5, "weight_decay": 0.0, "grad_clip": 0.5, "manifest": "/elsewhere.json",
          "init_checkpoint": "/a/checkpoint", "allow_repeat": False, "log_every": 1, "checkpoint_every": 3,
-         "keep_checkpoints": 5, "max_failures": 0, "parallel": "fsdp", "num_workers": 4, "cpus_per_worker": 2.0,
+         "keep_checkpoints": 5, "max_failures": 0, "parallel": "fsdp", "num_workers": 4, "micro_batch": 2,
+         "cpus_per_worker": 2.0,
          "use_gpu": True, "eval_tokens": 1024, "eval_suite": "paper", "eval_tasks": "piqa", "eval_limit": 3,
          "allow_code_execution": True, "eval_code_limit": 2, "track_metric": "val_bpb_text"}
 

@@ -72,6 +72,7 @@ class TrainConfig:
     max_failures: int = run(2)           # worker-group restarts from the last checkpoint before a trial fails
     parallel: str = run("ddp")
     num_workers: int = run(2)
+    micro_batch: int = run(0)            # sequences per worker per forward pass (gradients accumulated); 0: all
     cpus_per_worker: float = run(1.0)
     use_gpu: bool = run(False)
     # What is measured, and on how much.
@@ -88,6 +89,9 @@ class TrainConfig:
         get_size(self.model_size)  # and an unknown size here
         if self.num_workers < 1 or self.global_batch % self.num_workers:
             raise ValueError(f"global batch {self.global_batch} does not split over {self.num_workers} workers")
+        if self.micro_batch < 0 or self.micro_batch and (self.global_batch // self.num_workers) % self.micro_batch:
+            raise ValueError(f"micro-batch {self.micro_batch} does not split a worker's "
+                             f"{self.global_batch // self.num_workers} sequences a step")
         if self.tokens < self.tokens_per_step:
             raise ValueError(f"token budget {self.tokens} is smaller than one batch ({self.tokens_per_step} tokens)")
         if self.parallel not in PARALLEL:

@@ -10,6 +10,7 @@ benchmark on a GPU machine without Ray).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -71,17 +72,42 @@ def optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 
 def train_step(model, opt, batch: torch.Tensor, cfg: TrainConfig, step: int) -> tuple[torch.Tensor, float]:
-    """One optimizer step on a batch of sequences (inputs and shifted targets)."""
+    """One optimizer step on this worker's sequences (inputs and shifted targets), forwarded
+    `cfg.micro_batch` at a time with the gradients accumulated: the loss is the mean over every
+    target token of the batch (each micro-batch weighted by its share of the tokens; equal
+    across ranks, so the group's average is the global batch's mean), and gradients are
+    synchronised over the group on the last micro-batch only."""
     lr = cfg.lr_at(step)
     for group in opt.param_groups:
         group["lr"] = lr
-    logits = model(input_ids=batch[:, :-1]).logits
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch[:, 1:].reshape(-1))
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    chunks = batch.split(cfg.micro_batch or len(batch))
+    total = batch.new_zeros((), dtype=torch.float32)
+    for i, chunk in enumerate(chunks):
+        with _sync_gradients(model, last=i == len(chunks) - 1):
+            logits = model(input_ids=chunk[:, :-1]).logits
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), chunk[:, 1:].reshape(-1))
+            (loss * len(chunk) / len(batch)).backward()
+        total += loss.detach() * len(chunk) / len(batch)
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     opt.step()
-    return loss, lr
+    return total, lr
+
+
+@contextlib.contextmanager
+def _sync_gradients(model, last: bool):
+    """DDP's `no_sync` or FSDP2's gradient-sync switch on every micro-batch but the last."""
+    if last or not (isinstance(model, DistributedDataParallel) or hasattr(model, "set_requires_gradient_sync")):
+        yield
+    elif isinstance(model, DistributedDataParallel):
+        with model.no_sync():
+            yield
+    else:
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
 
 
 def save_checkpoint(model, opt, step: int, fed: torch.Tensor, cfg: TrainConfig, data: PreparedData,
