@@ -56,7 +56,8 @@ def test_killed_worker_resumes_from_the_last_checkpoint(cluster, prepared, tmp_p
     cfg = TrainConfig(code_ratio=0.5, synthetic_share=0.2, model_size="smoke", tokens=240 * 16 * 128, seed=0,
                       manifest=str(prepared.manifest), cpus_per_worker=0.9, log_every=10,
                       checkpoint_every=40, keep_checkpoints=2, max_failures=2, parallel=parallel,
-                      eval_suite="paper", eval_tasks="piqa,humaneval", eval_limit=6, text_mix=TEXT_MIX)
+                      eval_suite="paper", eval_tasks="piqa,humaneval", eval_limit=6, text_mix=TEXT_MIX,
+                      micro_batch=4)  # two micro-batches a step: gradients synchronised on the second
     out = {}
     run = threading.Thread(target=lambda: out.update(result=fit(cfg, "fault", str(tmp_path))))
     run.start()
