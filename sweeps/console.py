@@ -19,7 +19,7 @@ from sweeps.metrics import FINAL
 
 PROGRESS_EVERY_S = 60.0  # a progress line at most this often
 # Shown when a trial reports them, after the sweep's own objectives.
-HEADLINE = ("val_bpb_text", "val_bpb_code", "nl_reasoning", "nl_reasoning_bpb", "world_knowledge", "code_pass1")
+SHOWN = ("val_bpb_text", "val_bpb_code", "nl_reasoning", "nl_reasoning_bpb", "world_knowledge", "code_pass1")
 
 
 def _value(v) -> str:
@@ -29,7 +29,7 @@ def _value(v) -> str:
 class TrialLines(tune.Callback):
     def __init__(self, total: int | None, metrics: tuple[str, ...] = ()):
         self.total = total  # None: unknown in advance (a resumed sweep)
-        self.metrics = tuple(dict.fromkeys([*metrics, *HEADLINE]))
+        self.metrics = tuple(dict.fromkeys([*metrics, *SHOWN]))
         self.started: dict[str, float] = {}
         self.finished = 0
         self.last_progress = time.monotonic()

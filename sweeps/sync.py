@@ -22,12 +22,8 @@ def _child_run(client, experiment_id: str, parent_id: str, trial, name: str, bas
         return found, False
     run = client.create_run(experiment_id, run_name=name,
                             tags={"mlflow.parentRunId": parent_id, "trial_id": trial.trial_id, "trial_name": name})
-    from mlflow.entities import Param
-
-    from sweeps.tracking import trial_params
-    params = [Param(k, str(v)[:6000]) for k, v in trial_params(base, trial.config).items()]
-    for start in range(0, len(params), 100):
-        client.log_batch(run.info.run_id, params=params[start:start + 100])
+    from sweeps.tracking import log_trial_params
+    log_trial_params(client, run.info.run_id, base, trial.config)
     return run.info.run_id, True
 
 

@@ -22,6 +22,7 @@ from ray.tune.utils import flatten_dict
 
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch
+PARAMS_BATCH = 100  # and of params
 
 
 @contextmanager
@@ -115,8 +116,7 @@ class ChildRunCallback(MLflowLoggerCallback):
                 client.update_run(existing, status="RUNNING")
         super().log_trial_start(trial)  # the swept values, as params
         run = self._trial_runs[trial]
-        client.log_batch(run, params=[Param(k, str(v)[:6000]) for k, v in trial_params(self.base, trial.config).items()
-                                      if k not in trial.config])
+        log_trial_params(client, run, self.base, trial.config, skip=trial.config)
         client.set_tag(run, "trial_id", trial.trial_id)
 
     def _end(self, trial, failed: bool):
@@ -156,9 +156,12 @@ def child_run(client: mlflow.MlflowClient, experiment_id: str, parent_id: str, t
     return child_runs(client, experiment_id, parent_id, trial_id).get(trial_id)
 
 
-def trial_params(base: dict, swept: dict) -> dict:
-    """A trial's whole config as its child run's params: the base with its swept values."""
-    return {**base, **swept}
+def log_trial_params(client: mlflow.MlflowClient, run_id: str, base: dict, swept: dict, skip=()) -> None:
+    """A trial's whole config as its child run's params (the base with its swept values), in
+    batches of MLflow's limit of 100 params a call; `skip`: keys already logged."""
+    params = [Param(k, str(v)[:6000]) for k, v in {**base, **swept}.items() if k not in skip]
+    for start in range(0, len(params), PARAMS_BATCH):
+        client.log_batch(run_id, params=params[start:start + PARAMS_BATCH])
 
 
 def result_metrics(result: dict, timestamp_ms: int | None = None) -> list[Metric]:
