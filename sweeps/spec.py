@@ -19,7 +19,7 @@ from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
 from trainers.data.sources import SOURCES, Source
 from trainers.sizes import SIZES
-from trainers.config import VAL_METRIC, TrainConfig
+from trainers.config import ATTENTION, KERNELS, PRECISIONS, VAL_METRIC, TrainConfig
 
 DEFAULT_STORAGE = "runs"  # under the current folder: `mlflow ui` there finds runs/mlflow.db
 
@@ -106,6 +106,23 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--micro-batch", type=int, default=None,
                         help="sequences per worker per forward pass, the gradients accumulated over a step's; the "
                              "global batch stays exact (default: the preset's; 0: a worker's whole share at once)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="compute precision: bf16 with fp32 master weights and optimizer state, or fp32 "
+                             "(default auto: bf16 on GPUs, fp32 on CPU)")
+    parser.add_argument("--activation-checkpointing", action="store_true", default=None,
+                        help="recompute each block's activations in the backward pass: about a third more compute "
+                             "for a fraction of the activation memory (default: the memory plan turns it on when "
+                             "nothing fits without it)")
+    parser.add_argument("--attention", choices=ATTENTION, default=None,
+                        help="transformers' attention implementation (default sdpa; flash_attention_2 needs flash-attn)")
+    parser.add_argument("--compile", action="store_true", default=None,
+                        help="torch.compile each transformer block (a compile of about a minute per trial on GPUs)")
+    parser.add_argument("--loss-kernel", choices=KERNELS, default=None,
+                        help="the loss without the full logits: chunked, or liger-kernel's fused linear + "
+                             "cross-entropy on GPUs; full materialises them (default auto: fused where it can)")
+    parser.add_argument("--gpu-memory", type=float, default=None, metavar="GiB",
+                        help="memory per GPU that each trial's plan must fit (default: the preset's, 80); "
+                             "--dry-run prints the plan")
     parser.add_argument("--resume", action="store_true",
                         help="continue the sweep stored under --storage/--experiment: finished trials are kept")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved trials and exit")
@@ -142,7 +159,9 @@ CONFIG_FLAGS = {"size": "model_size", "tokens": "tokens", "synthetic_share": "sy
                 "code_mix": "code_mix", "text_mix": "text_mix", "eval_suite": "eval_suite", "eval_tasks": "eval_tasks",
                 "eval_limit": "eval_limit", "allow_code_execution": "allow_code_execution",
                 "eval_code_limit": "eval_code_limit", "checkpoint_every": "checkpoint_every", "workers": "num_workers",
-                "micro_batch": "micro_batch"}
+                "micro_batch": "micro_batch", "precision": "precision",
+                "activation_checkpointing": "activation_checkpointing", "attention": "attention", "compile": "compile",
+                "loss_kernel": "loss_kernel", "gpu_memory": "gpu_memory"}
 
 
 def base_config(args: argparse.Namespace) -> TrainConfig:
@@ -152,6 +171,8 @@ def base_config(args: argparse.Namespace) -> TrainConfig:
         raise ValueError(f"unknown model size {args.size!r}; known sizes: {', '.join(SIZES)}")
     if args.tokens is not None and args.tokens <= 0:
         raise ValueError(f"--tokens must be positive, got {args.tokens}")
+    if args.gpu_memory is not None and not args.gpu_memory > 0:
+        raise ValueError(f"--gpu-memory must be a positive number of GiB, got {args.gpu_memory:g}")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     given = {field: getattr(args, flag) for flag, field in CONFIG_FLAGS.items() if getattr(args, flag) is not None}

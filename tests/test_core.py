@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.distributed.checkpoint.state_dict import get_model_state_dict
 from transformers import AutoModelForCausalLM
 
 from trainers.config import TrainConfig
-from trainers.core import TRAIN_STATE, build_model, optimizer, save_checkpoint, train_step, validate, wrap
+from trainers.core import (FULL, TRAIN_STATE, build_model, optimizer, save_checkpoint, sum_over_ranks, train_step,
+                           validate, wrap)
+from trainers.loss import chunked_cross_entropy
 from trainers.data.mixture import MixedStream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,24 +51,84 @@ def test_one_process_trains_and_saves_a_checkpoint_that_loads(prepared, tmp_path
     assert torch.load(tmp_path / TRAIN_STATE, weights_only=False)["step"] == cfg.steps
 
 
-def test_micro_batches_take_the_same_step_as_the_whole_batch(prepared):
-    """Accumulating four micro-batches of 4 gives the step one batch of 16 gives: the loss is the
-    mean over every target token either way. (Plain SGD, so the weights show the gradients:
-    Adam's first step is about lr x sign(gradient), which float noise flips where it is ~0.)"""
+def _one_step(rank: int, world: int, cfg: TrainConfig, batch: torch.Tensor, init: str, out: str) -> None:
+    """One SGD step (lr 1, so the weights show the gradients; Adam's first step is about lr x
+    sign(gradient), which float noise flips where it is ~0) on this rank's share of the batch."""
     torch.set_num_threads(1)
-    cfg = TrainConfig(code_ratio=0.25, model_size="smoke", tokens=4 * 16 * 128, seed=0, num_workers=1)
+    if world > 1:
+        torch.distributed.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
+    model = wrap(build_model(cfg, None), cfg, torch.device("cpu"))
+    share = len(batch) // world
+    loss, _ = train_step(model, torch.optim.SGD(model.parameters(), lr=1.0), batch[rank * share:(rank + 1) * share],
+                         cfg, step=0)
+    weights = {k: v.clone() for k, v in get_model_state_dict(model, options=FULL).items()}  # a collective
+    loss = sum_over_ranks(loss) / world
+    if rank == 0:
+        torch.save({"loss": loss.item(), "weights": weights}, out)
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
+def _stepped(cfg, batch, tmp_path, name) -> dict:
+    out = str(tmp_path / f"{name}.pt")
+    if cfg.num_workers == 1:
+        _one_step(0, 1, cfg, batch, "", out)
+    else:
+        torch.multiprocessing.spawn(_one_step, args=(cfg.num_workers, cfg, batch, str(tmp_path / f"{name}.init"), out),
+                                    nprocs=cfg.num_workers)
+    return torch.load(out)
+
+
+def test_one_global_batch_takes_the_same_step_however_it_is_split(prepared, tmp_path):
+    """16 sequences as one worker x 16, one worker x 4 micro-batches of 4, two DDP workers x
+    4 micro-batches of 2, two FSDP2 workers x 2 x 4, and with activation checkpointing and
+    the full-logits loss: the loss is the mean over every target token of the global batch,
+    so each takes the same step."""
+    cfg = TrainConfig(code_ratio=0.25, model_size="smoke", tokens=4 * 16 * 128, seed=0, num_workers=1,
+                      loss_chunk=300)  # the chunk splits a micro-batch's tokens unevenly on purpose
     stream = MixedStream({p: prepared.family_tokens(p, "train") for p, w in cfg.mixture.parts().items() if w > 0},
                          cfg.mixture, cfg.seq_len, cfg.seed)
     batch = torch.from_numpy(stream.sequences(np.arange(cfg.global_batch))[0])
-    stepped = []
-    for micro in (0, 4):
-        run = replace(cfg, micro_batch=micro)
-        model = build_model(run, None)
-        loss, _ = train_step(model, torch.optim.SGD(model.parameters(), lr=1.0), batch, run, step=0)
-        stepped.append((loss.item(), [p.detach().clone() for p in model.parameters()]))
-    (whole_loss, whole), (micro_loss, micro) = stepped
-    assert micro_loss == pytest.approx(whole_loss, rel=1e-5)
-    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(whole, micro, strict=True))
+    whole = _stepped(cfg, batch, tmp_path, "whole")
+    for name, split in {"1 x 4 x 4": dict(micro_batch=4), "1 x 16, full logits": dict(loss_kernel="full"),
+                        "1 x 4 x 4, checkpointed": dict(micro_batch=4, activation_checkpointing=True),
+                        "2 DDP x 2 x 4": dict(num_workers=2, micro_batch=2),
+                        "2 FSDP x 2 x 4": dict(num_workers=2, micro_batch=2, parallel="fsdp")}.items():
+        got = _stepped(replace(cfg, **split), batch, tmp_path, name.replace(" ", "_").replace(",", ""))
+        assert got["loss"] == pytest.approx(whole["loss"], rel=1e-5), name
+        for key, w in whole["weights"].items():
+            assert torch.allclose(got["weights"][key], w, atol=1e-6, rtol=1e-4), (name, key)
+
+
+def test_the_chunked_loss_is_the_cross_entropy_and_its_gradient():
+    torch.manual_seed(0)
+    hidden, weight = torch.randn(50, 16, requires_grad=True), torch.randn(300, 16, requires_grad=True)
+    targets = torch.randint(0, 300, (50,))
+    plain = F.cross_entropy(hidden @ weight.t(), targets)
+    plain_grads = torch.autograd.grad(plain, (hidden, weight))
+    for chunk in (1, 7, 50, 64):
+        chunked = chunked_cross_entropy(hidden, weight, targets, chunk)
+        assert chunked.item() == pytest.approx(plain.item(), rel=1e-6), chunk
+        for got, want in zip(torch.autograd.grad(chunked, (hidden, weight)), plain_grads, strict=True):
+            assert torch.allclose(got, want, atol=1e-6), chunk
+
+
+def test_bf16_compute_follows_fp32_over_a_run(prepared):
+    """bf16 autocast (the DDP path on GPUs, here on CPU) with fp32 weights and optimizer state
+    tracks the fp32 loss curve within bf16's rounding."""
+    torch.set_num_threads(1)
+    cfg = TrainConfig(code_ratio=0.25, model_size="smoke", tokens=10 * 16 * 128, seed=0, num_workers=1, micro_batch=8)
+    stream = MixedStream({p: prepared.family_tokens(p, "train") for p, w in cfg.mixture.parts().items() if w > 0},
+                         cfg.mixture, cfg.seq_len, cfg.seed)
+    curves = {}
+    for precision in ("fp32", "bf16"):
+        run = replace(cfg, precision=precision)
+        model = wrap(build_model(run, None), run, torch.device("cpu"))
+        opt = optimizer(model, run)
+        curves[precision] = [train_step(model, opt, torch.from_numpy(stream.sequences(
+            s * cfg.global_batch + np.arange(cfg.global_batch))[0]), run, s)[0].item() for s in range(cfg.steps)]
+    assert curves["bf16"] != curves["fp32"]  # it did compute in bf16
+    assert np.allclose(curves["bf16"], curves["fp32"], rtol=2e-2), curves
 
 
 def test_a_micro_batch_that_does_not_split_a_workers_share_is_refused():

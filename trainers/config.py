@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from trainers.data.prepare import PreparedData
 from trainers.sizes import get_size
 
 PARALLEL = ("ddp", "fsdp")
+PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 compute (fp32 master weights and optimizer state) on GPUs, fp32 on CPU
+KERNELS = ("auto", "chunked", "fused", "full")  # the loss (trainers/loss.py); full: whole logits, a baseline to measure
+ATTENTION = ("sdpa", "eager", "flash_attention_2")  # transformers' attention implementations; flash needs flash-attn
 SCHEDULES = ("cosine", "linear")  # linear: the study's cooldown, a straight decay to min_lr
 # Held-out bits-per-byte per family; web code is "code", the headline code metric.
 VAL_METRIC = {"text": "val_bpb_text", "web_code": "val_bpb_code", "markup": "val_bpb_markup",
@@ -72,7 +76,15 @@ class TrainConfig:
     max_failures: int = run(2)           # worker-group restarts from the last checkpoint before a trial fails
     parallel: str = run("ddp")
     num_workers: int = run(2)
-    micro_batch: int = run(0)            # sequences per worker per forward pass (gradients accumulated); 0: all
+    micro_batch: int = run(0)            # sequences per worker per forward pass (gradients accumulated);
+    #                                      0: a worker's whole share on CPU, the memory plan's choice on GPUs
+    precision: str = run("auto")
+    loss_kernel: str = run("auto")       # KERNELS; auto: liger's fused kernel on GPUs where installed, else chunked
+    loss_chunk: int = run(4096)          # tokens of logits alive at a time in the chunked loss
+    activation_checkpointing: bool = run(False)  # recompute each block's activations in the backward pass
+    attention: str = run("sdpa")
+    compile: bool = run(False)           # torch.compile each transformer block
+    gpu_memory: float = run(80.0)        # GiB per GPU that the memory plan must fit (trainers/memory.py)
     cpus_per_worker: float = run(1.0)
     use_gpu: bool = run(False)
     # What is measured, and on how much.
@@ -94,6 +106,12 @@ class TrainConfig:
                              f"{self.global_batch // self.num_workers} sequences a step")
         if self.tokens < self.tokens_per_step:
             raise ValueError(f"token budget {self.tokens} is smaller than one batch ({self.tokens_per_step} tokens)")
+        for name, value, known in (("precision", self.precision, PRECISIONS), ("attention", self.attention, ATTENTION),
+                                   ("loss kernel", self.loss_kernel, KERNELS)):
+            if value not in known:
+                raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(known)}")
+        if self.loss_chunk < 1 or not self.gpu_memory > 0:
+            raise ValueError(f"loss_chunk {self.loss_chunk} and gpu_memory {self.gpu_memory:g} GiB must be positive")
         if self.parallel not in PARALLEL:
             raise ValueError(f"unknown parallelism {self.parallel!r}; choose from {', '.join(PARALLEL)}")
         if self.schedule not in SCHEDULES:
@@ -166,8 +184,10 @@ class TrainConfig:
 
 
 def check_machine(cfg: TrainConfig) -> None:
-    """What a config needs of the machine, checked once in a sweep's pre-flight: the
-    benchmarks it scores (lm-eval's registry) and, when it runs generated code, the sandbox."""
+    """What a config needs of the machine, checked once in a sweep's pre-flight: the training
+    levers it asks for, the benchmarks it scores (lm-eval's registry) and, when it runs
+    generated code, the sandbox. (A cluster's workers are assumed to hold what its driver holds.)"""
+    check_levers(cfg)
     if cfg.eval_suite == "none":
         return
     from evaluation.suites import resolve
@@ -178,6 +198,27 @@ def check_machine(cfg: TrainConfig) -> None:
             isolation()
         except SandboxUnavailable as e:  # no sandbox on this machine: one line, before training
             raise ValueError(f"--allow-code-execution: {e}") from None
+
+
+def check_levers(cfg: TrainConfig) -> None:
+    """A lever this machine cannot pull fails here in one line rather than in every worker."""
+    import importlib.util
+    import shutil
+    if cfg.loss_kernel == "fused" and not cfg.use_gpu:
+        raise ValueError("--loss-kernel fused is liger-kernel's GPU kernel: on CPU use chunked (the default)")
+    if cfg.loss_kernel == "fused" and importlib.util.find_spec("liger_kernel") is None:
+        raise ValueError("--loss-kernel fused needs liger-kernel (pip install liger-kernel), or use chunked")
+    if cfg.attention == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise ValueError("--attention flash_attention_2 needs the flash-attn package: use sdpa (the default)")
+    if cfg.attention == "flash_attention_2" and not cfg.use_gpu:
+        raise ValueError("--attention flash_attention_2 runs on GPUs only: use sdpa (the default)")
+    if cfg.compile and not cfg.use_gpu and not (shutil.which("g++") or shutil.which("c++")):
+        raise ValueError("--compile on CPU needs a C++ compiler (torch inductor): install g++ or drop --compile")
+    if cfg.use_gpu and cfg.precision != "fp32" and not os.environ.get("RAY_ADDRESS"):
+        import torch  # a local GPU that cannot compute in bf16 (before Ampere)
+        if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+            raise ValueError(f"--precision bf16: {torch.cuda.get_device_name()} cannot compute in bf16; "
+                             "use --precision fp32")
 
 
 def tokenizer_fingerprint(folder: Path) -> str:

@@ -3,9 +3,9 @@ on torch and transformers alone. It runs in one process or under any launcher th
 the process group (Ray Train's workers call it: trainers/train.py; so can `torchrun` or a
 benchmark on a GPU machine without Ray).
 
-    model = wrap(build_model(cfg, None), cfg, device)
+    model = wrap(build_model(cfg, None), cfg, device)     # the model with its loss, DDP or FSDP2
     opt = optimizer(model, cfg)
-    loss, lr = train_step(model, opt, batch, cfg, step)
+    loss, lr = train_step(model, opt, batch, cfg, step)   # micro-batches, bf16 on GPUs, chunked loss
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
 from torch.nn.parallel import DistributedDataParallel
 
 from evaluation.bpb import bits_per_byte
 from trainers.config import VAL_METRIC, TrainConfig
 from trainers.data.prepare import PreparedData
+from trainers.loss import CausalLMLoss, kernel_for
 from trainers.sizes import model_config
 
 TRAIN_STATE = "train_state.pt"
@@ -38,37 +38,76 @@ def glorot_normal_(model: torch.nn.Module) -> None:
 
 
 def build_model(cfg: TrainConfig, resume_dir: Path | None):
+    """The Hugging Face model, fp32, with the config's attention implementation."""
     from transformers import LlamaForCausalLM  # here, not at the top: Ray's controller unpickles
     # this module without needing transformers, and that import costs seconds per process
     source = resume_dir or (Path(cfg.init_checkpoint) if cfg.init_checkpoint else None)
     if source is not None:
-        return LlamaForCausalLM.from_pretrained(source, dtype=torch.float32)
+        return LlamaForCausalLM.from_pretrained(source, dtype=torch.float32, attn_implementation=cfg.attention)
     torch.manual_seed(cfg.seed)
     model = LlamaForCausalLM(model_config(cfg.model_size))
+    model.set_attn_implementation(cfg.attention)
     glorot_normal_(model)
     return model
 
 
-def wrap(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
-    """The model on its device, wrapped for the process group: FSDP2's `fully_shard` per block
-    and at the root, or DDP (nothing to wrap in a group of one)."""
-    model.to(device)
-    if cfg.parallel == "fsdp":
+def compute_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
+    """bf16 on GPUs and fp32 on CPU unless the config says otherwise; weights, gradients and
+    optimizer state stay fp32 either way."""
+    bf16 = cfg.precision == "bf16" or cfg.precision == "auto" and device.type == "cuda"
+    return torch.bfloat16 if bf16 else torch.float32
+
+
+def wrap(model, cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
+    """The model with its loss (trainers.loss.CausalLMLoss) on its device, its levers pulled
+    (activation checkpointing, compiled blocks), wrapped for the process group: FSDP2's
+    `fully_shard` per block and at the root, in bf16 by its mixed-precision policy, or DDP
+    under autocast (nothing to wrap in a group of one)."""
+    model.train()  # from_pretrained returns eval mode, in which no block is checkpointed
+    model.config.use_cache = False
+    if cfg.activation_checkpointing:
+        _checkpoint_blocks(model)
+    if cfg.compile:
+        for layer in model.model.layers:  # the blocks' forward only: FSDP's hooks stay outside the graph
+            layer.forward = torch.compile(layer.forward)
+    dtype = compute_dtype(cfg, device)
+    fsdp = cfg.parallel == "fsdp"
+    out = CausalLMLoss(model, kernel_for(cfg.loss_kernel, device), cfg.loss_chunk,
+                       autocast=dtype if dtype != torch.float32 and not fsdp else None).to(device)
+    if fsdp:
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-        # bf16 compute with fp32 gradient reduction on GPUs; fp32 on CPU, where bf16 is slow.
-        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) \
-            if device.type == "cuda" else MixedPrecisionPolicy()
+        mp = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32) \
+            if dtype != torch.float32 else MixedPrecisionPolicy()
         for layer in model.model.layers:
             fully_shard(layer, mp_policy=mp)
-        fully_shard(model, mp_policy=mp)
-        return model
+        fully_shard(out, mp_policy=mp)
+        return out
     if not dist.is_initialized() or dist.get_world_size() == 1:
-        return model
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        return out
+    return DistributedDataParallel(out, device_ids=[device.index] if device.type == "cuda" else None,
+                                   gradient_as_bucket_view=True)  # no second copy of the gradients
 
 
-def optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+def _checkpoint_blocks(model) -> None:
+    """transformers' per-block activation checkpointing (non-reentrant, as FSDP2 needs);
+    `activation_checkpointing_enable` from transformers 5.2x, `gradient_checkpointing_enable` before."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def causal_lm(model):
+    """The Hugging Face model inside a wrapped model (a plain model as it is)."""
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    return inner.lm if isinstance(inner, CausalLMLoss) else inner
+
+
+def optimizer(model: torch.nn.Module, cfg: TrainConfig, fused: bool | None = None) -> torch.optim.Optimizer:
+    """AdamW; its fused kernel on GPUs (one launch for every parameter), foreach on CPU."""
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay,
+                             fused=on_gpu if fused is None else fused)
 
 
 def train_step(model, opt, batch: torch.Tensor, cfg: TrainConfig, step: int) -> tuple[torch.Tensor, float]:
@@ -85,8 +124,7 @@ def train_step(model, opt, batch: torch.Tensor, cfg: TrainConfig, step: int) -> 
     total = batch.new_zeros((), dtype=torch.float32)
     for i, chunk in enumerate(chunks):
         with _sync_gradients(model, last=i == len(chunks) - 1):
-            logits = model(input_ids=chunk[:, :-1]).logits
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), chunk[:, 1:].reshape(-1))
+            loss = model(input_ids=chunk[:, :-1], targets=chunk[:, 1:])
             (loss * len(chunk) / len(batch)).backward()
         total += loss.detach() * len(chunk) / len(batch)
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -113,7 +151,7 @@ def _sync_gradients(model, last: bool):
 def save_checkpoint(model, opt, step: int, fed: torch.Tensor, cfg: TrainConfig, data: PreparedData,
                     rank: int, folder: Path, stage: int = 0) -> bool:
     """All ranks gather the full state (collectives); rank 0 writes it."""
-    weights = get_model_state_dict(model, options=FULL)
+    weights = _hf_keys(get_model_state_dict(model, options=FULL))
     optim = get_optimizer_state_dict(model, opt, options=FULL)
     fed_total = sum_over_ranks(fed)
     if rank != 0:
@@ -146,7 +184,7 @@ def sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
 def validate(cfg: TrainConfig, model, data: PreparedData) -> dict:
     """Held-out bits-per-byte per family, with its standard error over the held-out windows."""
     token_bytes = data.token_bytes()
-    raw = model.module if hasattr(model, "module") else model
+    raw = model.module if isinstance(model, DistributedDataParallel) else model  # under FSDP, the root
     out = {}
     for f in data.families():
         out[VAL_METRIC[f]], out[f"{VAL_METRIC[f]}_stderr"] = bits_per_byte(
@@ -155,11 +193,16 @@ def validate(cfg: TrainConfig, model, data: PreparedData) -> dict:
 
 
 def unsharded(model, cfg):
-    """A plain model to score: DDP's module, or under FSDP a full copy on every rank."""
+    """A plain Hugging Face model to score: DDP's, or under FSDP a full copy on every rank."""
     if cfg.parallel != "fsdp":
-        return model.module if hasattr(model, "module") else model
+        return causal_lm(model)
     from transformers import LlamaForCausalLM
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))  # a collective
+    full = _hf_keys(get_model_state_dict(model, options=StateDictOptions(full_state_dict=True)))  # a collective
     copy = LlamaForCausalLM(model_config(cfg.model_size)).to(next(model.parameters()).device)
     copy.load_state_dict(full)
     return copy
+
+
+def _hf_keys(state: dict) -> dict:
+    """A CausalLMLoss's state dict under the Hugging Face model's own names."""
+    return {k.removeprefix("lm."): v for k, v in state.items()}

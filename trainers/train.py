@@ -30,6 +30,7 @@ import ray.train
 import torch
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
+from torch.nn.parallel import DistributedDataParallel
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
 from evaluation.bpb import bits_per_byte
@@ -160,7 +161,7 @@ def _tracked(cfg, model, data, rank) -> dict:
     the end)."""
     wanted = cfg.track_metric.split(",")
     out = {}
-    raw = model.module if hasattr(model, "module") else model
+    raw = model.module if isinstance(model, DistributedDataParallel) else model  # under FSDP, the root
     for metric in wanted:
         family = next((f for f, m in VAL_METRIC.items() if m == metric), None)
         if family is not None and (cfg.parallel == "fsdp" or rank == 0):
