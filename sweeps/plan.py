@@ -21,6 +21,7 @@ from sweeps import store
 from sweeps.spec import SweepSpec
 from trainers.config import TrainConfig, check_machine
 from trainers.data.prepare import PreparedData, prepare
+from trainers.memory import PLAN_MFU, PLAN_PEAK, Plan, fitted, plan_for
 from trainers.sizes import get_size, model_config
 
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -113,6 +114,7 @@ def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig], dry_run: bool = F
     first time on a machine, minutes, with progress) and check every trial against it and
     against the machine; then, for a real run only, measure the CPU peak and random floors."""
     check_fit(configs)
+    gpu_plans(configs)  # a trial that fits no GPU is refused here, in one line
     for needs in {(c.eval_suite, c.eval_tasks, c.allow_code_execution): c for c in configs}.values():
         check_machine(needs)  # lm-eval's registry and the sandbox, once per distinct need
     data = prepare(vocab_size=get_size(spec.base.model_size).vocab_size, registry=spec.registry())
@@ -125,6 +127,28 @@ def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig], dry_run: bool = F
         cpu_peak(threads)  # for MFU: measured here, before Ray and the trials load the machine
     _random_floors(data, configs)
     return data
+
+
+def gpu_plans(configs: list[TrainConfig]) -> list[Plan]:
+    """Each distinct GPU trial's memory and time plan, with its micro-batch (and checkpointing)
+    chosen to fit as its training will choose them (trainers.memory.fitted); ValueError in one
+    line for a trial that fits no micro-batch."""
+    distinct = {replace(c, code_ratio=0.0, seed=0, synthetic_share=0.0, code_mix="web_code:1", text_mix="", manifest="")
+                for c in configs if c.use_gpu}  # the mixture and seed change nothing of the plan
+    return [plan_for(fitted(c)) for c in sorted(distinct, key=lambda c: (get_size(c.model_size).d_model, c.tokens))]
+
+
+def plan_table(plans: list[Plan], trials: int) -> str:
+    """The plans as a table, with the sweep's GPU-hours at the plan's MFU."""
+    rows = [p.row() for p in plans]
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    lines = ["  ".join(k.rjust(widths[k]) for k in keys), *("  ".join(str(r[k]).rjust(widths[k]) for k in keys)
+                                                           for r in rows)]
+    hours = sum(p.gpu_hours for p in plans) / len(plans) * trials
+    lines.append(f"per-GPU memory at the step's peak (trainers/memory.py), GPU-hours at {PLAN_MFU:.0%} MFU of "
+                 f"{PLAN_PEAK / 1e12:.0f} TFLOP/s; the sweep: about {hours:,.0f} GPU-hours ({hours / 24:,.0f} GPU-days)")
+    return "\n".join(lines)
 
 
 def _random_floors(data: PreparedData, configs: list[TrainConfig]) -> None:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sweeps import store  # noqa: E402
 from sweeps.judged import add_winrate_flags, judge_variants, resolve_winrate, summary_lines  # noqa: E402
-from sweeps.plan import Axis, prepare_sweep, train_configs, trial_configs  # noqa: E402
+from sweeps.plan import Axis, gpu_plans, plan_table, prepare_sweep, train_configs, trial_configs  # noqa: E402
 from trainers.presets import get_preset  # noqa: E402
 from sweeps.spec import add_shared_flags, resolve  # noqa: E402
 from trainers.recipes import COOLDOWNS, RECIPES, get_recipe  # noqa: E402
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None, doc: str = __doc__, experiment: str = "c
             for p in params:
                 print(json.dumps({**p, "manifest": str(data.manifest), "stages": [s.name for s in stages[p["variant"]]]},
                                  sort_keys=True))
+            if plans := gpu_plans(runs):
+                print(plan_table(plans, len(runs)))
             print(f"{len(params)} trials, {len(runs)} stages before reuse; every check a run makes passed; "
                   "nothing was trained (--dry-run)")
             return 0

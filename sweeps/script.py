@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from sweeps.plan import Axis, prepare_sweep, train_configs, trial_configs
+from sweeps.plan import Axis, gpu_plans, plan_table, prepare_sweep, train_configs, trial_configs
 from sweeps.spec import SweepSpec, add_shared_flags, resolve
 
 
@@ -34,6 +34,8 @@ def run_script(doc: str, experiment: str, add_flags, axes_of, argv: list[str] | 
                     print(json.dumps({**c, "manifest": str(data.manifest)}, sort_keys=True))
             else:
                 print(json.dumps({a.name: [a.low, a.high] if a.low is not None else list(a.values) for a in axes}))
+            if plans := gpu_plans(train_configs(configs)):
+                print(plan_table(plans, len(configs) if spec.search == "grid" else spec.trials))
             print(f"{len(configs) if spec.search == 'grid' else spec.trials} trials ({spec.search}"
                   f"{' + ASHA' if spec.asha else ''}); every check a run makes passed; nothing was trained (--dry-run)")
             return 0

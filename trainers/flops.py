@@ -15,8 +15,6 @@ import os
 import platform
 import time
 
-import torch
-
 from trainers.data.prepare import cache_root
 
 GPU_PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10G": 125e12}
@@ -28,6 +26,7 @@ def flops_per_token(n_params: int, n_layers: int, d_model: int, seq_len: int) ->
 
 def cpu_matmul_peak(n: int = 512, seconds: float = 0.3) -> float:
     """fp32 FLOP/s of a square matmul with this process's torch threads."""
+    import torch  # here: the plan (trainers/memory.py) uses flops_per_token without torch
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b  # warm-up: thread pool and caches
     reps, start = 0, time.perf_counter()
@@ -41,6 +40,7 @@ def cpu_peak(threads: int | None = None) -> float:
     """This machine's matmul peak at `threads` torch threads (default: this process's), measured
     on first use. A sweep's driver measures it before Ray starts, on a quiet machine: on 2 cores
     it read 102 GFLOP/s there and 69-91 GFLOP/s inside a starting trial."""
+    import torch
     threads = threads or torch.get_num_threads()
     key = f"{platform.node()}/{platform.machine()}/{threads} threads"
     path = cache_root() / "cpu_peak.json"
@@ -59,8 +59,10 @@ def cpu_peak(threads: int | None = None) -> float:
     return known[key]
 
 
-def device_peak(device: torch.device) -> float:
+def device_peak(device) -> float:
+    """A torch.device's peak FLOP/s: the datasheet's for a GPU, measured for the CPU."""
     if device.type == "cuda":
+        import torch
         name = torch.cuda.get_device_name(device)
         for key, peak in GPU_PEAK_BF16.items():
             if key in name:

@@ -41,6 +41,7 @@ from trainers.data.accounting import realized
 from trainers.data.mixture import MixedStream
 from trainers.data.prepare import PreparedData
 from trainers.flops import device_peak, flops_per_token
+from trainers.memory import GIB, fitted, plan_for
 from trainers.ray_settings import apply as apply_ray_settings
 from trainers.stages import read_record, write_record
 
@@ -132,7 +133,7 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
     scores = _benchmark(cfg, model, data, rank)
     metrics = {}
     if rank == 0:
-        metrics = {**vals, **scores, **_finish(cfg, n_params, flops_tok / peak, train_s, train_cpu_s),
+        metrics = {**vals, **scores, **_finish(cfg, n_params, flops_tok / peak, train_s, train_cpu_s, device),
                    **realized({p: float(total[i]) for i, p in enumerate(stream.families)}, stream, data),
                    "trained_tokens": int(total.sum()) * cfg.seq_len, "resumed_from_step": start_step}
     metrics.update(first_step_s=first_step_s or 0.0,
@@ -195,12 +196,17 @@ def _benchmark(cfg, model, data, rank) -> dict:
     return {**flat(summarise(scored, floor)), "eval_s": time.perf_counter() - start}
 
 
-def _finish(cfg, n_params, flops_over_peak, train_s, train_cpu_s) -> dict:
-    """Rank 0's account of the run's throughput."""
+def _finish(cfg, n_params, flops_over_peak, train_s, train_cpu_s, device) -> dict:
+    """Rank 0's account of the run's throughput and memory: the micro-batch it trained with,
+    the plan's peak per worker and, on a GPU, the measured one (the plan checked in every trial)."""
     seqs_seen = cfg.steps * cfg.global_batch
+    plan = plan_for(cfg)
+    memory = {"micro_batch": plan.micro_batch, "planned_peak_gib": plan.peak / GIB}
+    if device.type == "cuda":
+        memory["peak_gib"] = torch.cuda.max_memory_allocated(device) / GIB
     return {"tokens_per_s": seqs_seen * cfg.seq_len / train_s,
             "mfu": seqs_seen * cfg.seq_len / train_s * flops_over_peak,
-            "n_params": n_params, "train_s": train_s, "train_cpu_s": train_cpu_s}
+            "n_params": n_params, "train_s": train_s, "train_cpu_s": train_cpu_s, **memory}
 
 
 def fit(cfg: TrainConfig, name: str, storage_path: str, callbacks: list | None = None) -> tuple[dict, str]:
@@ -216,6 +222,7 @@ def fit_stages(cfgs: list[TrainConfig], folders: list[str], name: str, storage_p
 
 
 def _run(cfgs: list[TrainConfig], folders: list[str], name: str, storage_path: str, callbacks: list | None):
+    cfgs = [fitted(c) for c in cfgs]  # on GPUs: the micro-batch (and checkpointing) the memory plan chose
     cfg = cfgs[0]  # a chain's stages share their size, workers and resources
     resources = {"CPU": cfg.cpus_per_worker} if not cfg.use_gpu else None
     apply_ray_settings(cfg)
