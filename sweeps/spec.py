@@ -7,6 +7,7 @@ returns a `SweepSpec`; a bad value raises `ValueError` with a one-line message n
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -106,18 +107,18 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--micro-batch", type=int, default=None,
                         help="sequences per worker per forward pass, the gradients accumulated over a step's; the "
                              "global batch stays exact (default: the preset's; 0: a worker's whole share at once)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+    parser.add_argument("--precision", default=None, metavar="|".join(PRECISIONS[1:]),
                         help="compute precision: bf16 with fp32 master weights and optimizer state, or fp32 "
                              "(default auto: bf16 on GPUs, fp32 on CPU)")
     parser.add_argument("--activation-checkpointing", action="store_true", default=None,
                         help="recompute each block's activations in the backward pass: about a third more compute "
                              "for a fraction of the activation memory (default: the memory plan turns it on when "
                              "nothing fits without it)")
-    parser.add_argument("--attention", choices=ATTENTION, default=None,
+    parser.add_argument("--attention", default=None, metavar="|".join(ATTENTION),
                         help="transformers' attention implementation (default sdpa; flash_attention_2 needs flash-attn)")
     parser.add_argument("--compile", action="store_true", default=None,
                         help="torch.compile each transformer block (a compile of about a minute per trial on GPUs)")
-    parser.add_argument("--loss-kernel", choices=KERNELS, default=None,
+    parser.add_argument("--loss-kernel", default=None, metavar="|".join(KERNELS[1:]),
                         help="the loss without the full logits: chunked, or liger-kernel's fused linear + "
                              "cross-entropy on GPUs; full materialises them (default auto: fused where it can)")
     parser.add_argument("--gpu-memory", type=float, default=None, metavar="GiB",
@@ -176,6 +177,10 @@ def base_config(args: argparse.Namespace) -> TrainConfig:
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     given = {field: getattr(args, flag) for flag, field in CONFIG_FLAGS.items() if getattr(args, flag) is not None}
+    workers = given.get("num_workers", preset.config.num_workers)
+    share = preset.config.global_batch // workers if preset.config.global_batch % workers == 0 else 0
+    if preset.config.micro_batch and args.micro_batch is None and share:
+        given["micro_batch"] = math.gcd(preset.config.micro_batch, share)  # the preset's, or what still splits a share
     if args.no_repeat:
         given["allow_repeat"] = False
     if args.init_checkpoint:

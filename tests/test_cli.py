@@ -13,9 +13,9 @@ pytestmark = pytest.mark.usefixtures("prepared")  # runs sweep scripts: the data
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def ratio(*args: str, **kw) -> subprocess.CompletedProcess:
+def ratio(*args: str, timeout: int = 120, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "sweeps/ratio.py", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, **kw)
+                          capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def test_help_explains_the_flags():
@@ -78,6 +78,13 @@ def test_dry_run_prints_the_papers_grid_and_trains_nothing(tmp_path):
     (["--workers", "16"], "a trial needs 14.5 CPUs"),  # more than this machine has: Tune would wait forever
     (["--seeds", "20000"], "more than 10,000"),
     (["--search", "optuna", "--trials", "100000000"], "more than 10,000"),
+    (["--micro-batch", "3"], "micro-batch 3 does not split a worker's 8 sequences"),
+    (["--gpu-memory", "0"], "--gpu-memory must be a positive number"),
+    (["--precision", "fp16"], "unknown precision 'fp16'; choose from auto, bf16, fp32"),
+    (["--attention", "flash_attention_2"], "flash"),
+    (["--loss-kernel", "fused"], "liger-kernel's GPU kernel"),
+    (["--preset", "paper-2.8b", "--workers", "1", "--gpu-memory", "24"], "even at micro-batch 1"),
+    (["--preset", "paper-470m", "--micro-batch", "64"], "at micro-batch 64 needs"),
 ])
 @pytest.mark.parametrize("dry", [False, True], ids=["run", "dry-run"])
 def test_bad_input_is_one_line_naming_the_value_before_ray_starts(args, named, dry, tmp_path):
@@ -87,6 +94,21 @@ def test_bad_input_is_one_line_naming_the_value_before_ray_starts(args, named, d
     done = ratio("--preset", "smoke", "--storage", str(tmp_path), *args, *(["--dry-run"] if dry else []))
     one_line_error(done, named)  # on a fresh machine after a line per package the data check fetches
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tune").exists()
+
+
+@pytest.mark.slow  # prepares the study's 32k-token vocabulary once (about a minute on a fresh machine)
+@pytest.mark.parametrize("preset, size", [("paper-470m", "470m"), ("paper-2.8b", "2.8b")])
+def test_a_dry_run_of_the_study_presets_prints_a_plan_that_fits_80_gib(preset, size, tmp_path):
+    done = ratio("--preset", preset, "--dry-run", "--storage", str(tmp_path), timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["size", "GPUs"])
+    names = [c.strip() for c in lines[header].split("  ") if c.strip()]
+    row = dict(zip(names, lines[header + 1].split(), strict=True))
+    assert row["size"] == size and row["sharding"] == "fsdp" and row["precision"] == "bf16"
+    assert int(row["micro-batch"]) * int(row["accumulation"]) == 64  # 512 sequences over 8 GPUs
+    assert float(row["peak GiB/GPU"]) <= float(row["of GiB"]) == 71.0  # 80 GiB less the plan's reserve
+    assert "GPU-hours" in lines[header + 2] and lines[-1].startswith("6 trials")
 
 
 def test_unwritable_storage_is_refused(tmp_path):

@@ -134,3 +134,17 @@ def test_bf16_compute_follows_fp32_over_a_run(prepared):
 def test_a_micro_batch_that_does_not_split_a_workers_share_is_refused():
     with pytest.raises(ValueError, match="micro-batch 3 does not split a worker's 8 sequences"):
         TrainConfig(code_ratio=0.5, model_size="smoke", tokens=10**6, seed=0, num_workers=2, micro_batch=3)
+
+
+@pytest.mark.slow  # inductor compiles the blocks to C++ on CPU: about 15 s
+def test_compiled_blocks_take_the_same_steps():
+    torch.set_num_threads(1)
+    cfg = TrainConfig(code_ratio=0.25, model_size="smoke", tokens=3 * 16 * 128, seed=0, num_workers=1, micro_batch=8)
+    batch = torch.randint(0, 4096, (16, 129), generator=torch.Generator().manual_seed(0))
+    curves = []
+    for compiled in (False, True):
+        run = replace(cfg, compile=compiled)
+        model = wrap(build_model(run, None), run, torch.device("cpu"))
+        opt = optimizer(model, run)
+        curves.append([train_step(model, opt, batch, run, s)[0].item() for s in range(cfg.steps)])
+    assert np.allclose(curves[0], curves[1], rtol=1e-5), curves

@@ -47,7 +47,8 @@ OTHER = {"code_ratio": 0.4, "model_size": "1m", "tokens": 120_000, "seed": 7, "s
          "warmup_frac": 0.1, "min_lr": 1e-5, "weight_decay": 0.0, "grad_clip": 0.5, "manifest": "/elsewhere.json",
          "init_checkpoint": "/a/checkpoint", "allow_repeat": False, "log_every": 1, "checkpoint_every": 3,
          "keep_checkpoints": 5, "max_failures": 0, "parallel": "fsdp", "num_workers": 4, "micro_batch": 2,
-         "cpus_per_worker": 2.0,
+         "cpus_per_worker": 2.0, "precision": "bf16", "loss_kernel": "full", "loss_chunk": 64,
+         "activation_checkpointing": True, "attention": "eager", "compile": True, "gpu_memory": 40.0,
          "use_gpu": True, "eval_tokens": 1024, "eval_suite": "paper", "eval_tasks": "piqa", "eval_limit": 3,
          "allow_code_execution": True, "eval_code_limit": 2, "track_metric": "val_bpb_text"}
 

@@ -16,7 +16,8 @@ Counts are bytes per GPU (per worker on CPU) at the step's peak:
 - activations: what the backward pass keeps of each block, per token, counted from the
   operations of transformers' Llama block (RMSNorm in fp32, q/k/v/o, RoPE, SDPA, SwiGLU) in
   the dtypes each path produces; with checkpointing, each block's input plus one block's;
-- the loss: one chunk's logits in fp32 with their gradient (all tokens' under `full`).
+- the loss: one chunk's logits with their gradient, and the gradients the chunked loss keeps
+  for the backward pass (all tokens' logits under `full`).
 
 The peak is the larger of the backward pass's (states, extras, activations, loss, and the
 gradients already accumulated by earlier micro-batches) and the optimizer step's. It is
@@ -75,12 +76,16 @@ def block_activation_bytes(s: ModelSize, bf16: bool, fsdp: bool, eager: bool) ->
     return out
 
 
-def loss_bytes(s: ModelSize, tokens: int, kernel: str, chunk: int, bf16: bool) -> float:
-    """The loss's peak: a chunk's logits (bf16 and an fp32 copy), their log-softmax and its
-    gradient (the whole micro-batch's under `full`), and the head's fp32 gradient."""
-    per = (2 if bf16 else 0) + 12
-    alive = tokens if kernel == "full" else min(tokens, chunk)
-    return per * alive * s.vocab_size + 4 * s.vocab_size * s.d_model
+def loss_bytes(s: ModelSize, tokens: int, kernel: str, chunk: int, bf16: bool, fsdp: bool) -> float:
+    """The loss's peak. Chunked (trainers/loss.py): one chunk's logits, their fp32 copy and
+    log-sum-exp's temporary, the gradient in the compute dtype, and the gradients kept for the
+    backward pass (the hidden states', the head's in fp32 and its cast). Full: every logit in
+    bf16 and fp32, the log-softmax and its gradient, and the head's fp32 gradient."""
+    if kernel == "full":
+        return ((2 if bf16 else 0) + 12) * tokens * s.vocab_size + 4 * s.vocab_size * s.d_model
+    alive = min(tokens, chunk) * s.vocab_size * (12 if bf16 else 8)
+    kept = tokens * s.d_model * (2 if bf16 and fsdp else 4) + s.vocab_size * s.d_model * (4 + (2 if bf16 else 4))
+    return alive + kept
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,8 @@ class Plan:
                 "precision": "bf16" if self.bf16 else "fp32", "micro-batch": self.micro_batch,
                 "accumulation": self.accumulation, "checkpointing": "on" if self.checkpointing else "off",
                 "states GiB": round(self.states / GIB, 1), "activations GiB": round(self.activations / GIB, 1),
-                "loss GiB": round(self.loss / GIB, 1), "peak GiB/GPU": round(self.peak / GIB, 1), "of GiB": round(self.budget / GIB, 1) if self.budget else "-",
+                "loss GiB": round(self.loss / GIB, 1), "peak GiB/GPU": round(self.peak / GIB, 1),
+                "of GiB": round(self.budget / GIB, 1) if self.budget else "-",
                 "steps": self.steps, "tokens/step": self.tokens_per_step, "GPU-hours": round(self.gpu_hours, 1)}
 
 
@@ -141,17 +147,19 @@ def plan_for(cfg: TrainConfig) -> Plan:
     per_block = block_activation_bytes(s, bf16, fsdp, cfg.attention == "eager")
     residual = 2 if bf16 and fsdp else 4  # a block's input: the residual stream's dtype
     final_norm = (8 if bf16 and fsdp else 12) * s.d_model * tokens
-    loss = loss_bytes(s, tokens, cfg.loss_kernel, cfg.loss_chunk, bf16)
+    loss = loss_bytes(s, tokens, cfg.loss_kernel, cfg.loss_chunk, bf16, fsdp)
     grads_held = 4 * n / shard if micro < share else 0.0
-    if cfg.activation_checkpointing:  # the blocks' inputs; then the loss's backward, or one block recomputed
+    # The backward pass peaks as it starts: every activation alive, the loss's gradients made,
+    # no gradient of this micro-batch's yet (set to None at the step's start). With checkpointing
+    # the blocks' inputs stay to the end, so its later peak counts too: every gradient made and
+    # the last block recomputed.
+    if cfg.activation_checkpointing:
         kept = s.n_layers * residual * s.d_model * tokens + final_norm
-        transient = max(loss, per_block * tokens)
+        backward = max(12 * n / shard + extras + grads_held + kept + loss,
+                       16 * n / shard + extras + kept + per_block * tokens)
     else:
         kept = s.n_layers * per_block * tokens + final_norm
-        transient = loss
-    # The backward pass peaks as it starts: every activation alive, the loss's gradient being
-    # made, no gradient of this micro-batch yet (set to None at the step's start).
-    backward = 12 * n / shard + extras + grads_held + kept + transient
+        backward = 12 * n / shard + extras + grads_held + kept + loss
     optimizer_step = states + 4 * n / shard * (0 if cfg.use_gpu else 1)  # foreach AdamW's temporaries on CPU
     flops = flops_per_token(n, s.n_layers, s.d_model, s.seq_len) * (RECOMPUTE if cfg.activation_checkpointing else 1)
     hours = cfg.steps * cfg.tokens_per_step * flops / (PLAN_MFU * PLAN_PEAK) / 3600

@@ -44,8 +44,11 @@ PRESETS: dict[str, Preset] = {
     # Tests and CI: a 0.36M-parameter model on enough sequences (464) that every family share
     # lands within 0.5 points of its request; two DDP workers show sharding. 8 items per
     # benchmark: the suite runs end to end in each trial, its numbers mean little.
+    # It trains as a GPU trial does: each worker's 8 sequences in
+    # micro-batches of 4, every block checkpointed, the loss in chunks of 256 tokens.
     "smoke": Preset(_cpu("smoke", tokens=60_000, global_batch=16, lr=3e-3, eval_tokens=8_192, log_every=5,
-                         eval_limit=8, eval_code_limit=4, num_workers=2),
+                         eval_limit=8, eval_code_limit=4, num_workers=2, micro_batch=4,
+                         activation_checkpointing=True, loss_chunk=256),
                     winrate_limit=2),
     # The README default on a 2-core laptop: 1M parameters, a million tokens a trial, the
     # six-ratio grid. One worker a trial, two trials at once: more trials per hour than two DDP
