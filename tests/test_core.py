@@ -69,6 +69,35 @@ def _one_step(rank: int, world: int, cfg: TrainConfig, batch: torch.Tensor, init
         torch.distributed.destroy_process_group()
 
 
+def _curve(rank: int, world: int, cfg: TrainConfig, batches: torch.Tensor, init: str, out: str) -> None:
+    """The loss over a few AdamW steps, each on this rank's share of the step's batch."""
+    torch.set_num_threads(1)
+    if world > 1:
+        torch.distributed.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
+    model = wrap(build_model(cfg, None), cfg, torch.device("cpu"))
+    opt = optimizer(model, cfg)
+    share = batches.shape[1] // world
+    losses = [(sum_over_ranks(train_step(model, opt, b[rank * share:(rank + 1) * share], cfg, i)[0]) / world).item()
+              for i, b in enumerate(batches)]
+    if rank == 0:
+        torch.save(losses, out)
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
+def test_the_loss_curve_is_the_same_over_workers_and_micro_batches(prepared, tmp_path):
+    cfg = TrainConfig(code_ratio=0.25, model_size="smoke", tokens=5 * 16 * 128, seed=0, num_workers=1, loss_chunk=300)
+    stream = MixedStream({p: prepared.family_tokens(p, "train") for p, w in cfg.mixture.parts().items() if w > 0},
+                         cfg.mixture, cfg.seq_len, cfg.seed)
+    batches = torch.stack([torch.from_numpy(stream.sequences(s * 16 + np.arange(16))[0]) for s in range(cfg.steps)])
+    _curve(0, 1, cfg, batches, "", str(tmp_path / "whole.pt"))
+    split = replace(cfg, num_workers=2, micro_batch=2)
+    torch.multiprocessing.spawn(_curve, args=(2, split, batches, str(tmp_path / "init"), str(tmp_path / "split.pt")),
+                                nprocs=2)
+    whole, parts = torch.load(tmp_path / "whole.pt"), torch.load(tmp_path / "split.pt")
+    assert len(whole) == 5 and np.allclose(whole, parts, rtol=1e-4), (whole, parts)
+
+
 def _stepped(cfg, batch, tmp_path, name) -> dict:
     out = str(tmp_path / f"{name}.pt")
     if cfg.num_workers == 1:
