@@ -1,20 +1,21 @@
 """The training core runs without Ray: in one process, on torch and transformers alone, the
 step trains, and the state it saves is a Hugging Face checkpoint plus the optimizer's state."""
 
+import json
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.distributed.checkpoint.state_dict import get_model_state_dict
 from transformers import AutoModelForCausalLM
 
+import ranks
 from trainers.config import TrainConfig
-from trainers.core import (FULL, TRAIN_STATE, build_model, optimizer, save_checkpoint, sum_over_ranks, train_step,
+from trainers.core import (TRAIN_STATE, build_model, optimizer, save_checkpoint, train_step,
                            validate, wrap)
 from trainers.loss import chunked_cross_entropy
 from trainers.data.mixture import MixedStream
@@ -51,38 +52,20 @@ def test_one_process_trains_and_saves_a_checkpoint_that_loads(prepared, tmp_path
     assert torch.load(tmp_path / TRAIN_STATE, weights_only=False)["step"] == cfg.steps
 
 
-def _one_step(rank: int, world: int, cfg: TrainConfig, batch: torch.Tensor, init: str, out: str) -> None:
-    """One SGD step (lr 1, so the weights show the gradients; Adam's first step is about lr x
-    sign(gradient), which float noise flips where it is ~0) on this rank's share of the batch."""
-    torch.set_num_threads(1)
-    if world > 1:
-        torch.distributed.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
-    model = wrap(build_model(cfg, None), cfg, torch.device("cpu"))
-    share = len(batch) // world
-    loss, _ = train_step(model, torch.optim.SGD(model.parameters(), lr=1.0), batch[rank * share:(rank + 1) * share],
-                         cfg, step=0)
-    weights = {k: v.clone() for k, v in get_model_state_dict(model, options=FULL).items()}  # a collective
-    loss = sum_over_ranks(loss) / world
-    if rank == 0:
-        torch.save({"loss": loss.item(), "weights": weights}, out)
-    if world > 1:
-        torch.distributed.destroy_process_group()
-
-
-def _curve(rank: int, world: int, cfg: TrainConfig, batches: torch.Tensor, init: str, out: str) -> None:
-    """The loss over a few AdamW steps, each on this rank's share of the step's batch."""
-    torch.set_num_threads(1)
-    if world > 1:
-        torch.distributed.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
-    model = wrap(build_model(cfg, None), cfg, torch.device("cpu"))
-    opt = optimizer(model, cfg)
-    share = batches.shape[1] // world
-    losses = [(sum_over_ranks(train_step(model, opt, b[rank * share:(rank + 1) * share], cfg, i)[0]) / world).item()
-              for i, b in enumerate(batches)]
-    if rank == 0:
-        torch.save(losses, out)
-    if world > 1:
-        torch.distributed.destroy_process_group()
+def _ranks(cfg: TrainConfig, batches: torch.Tensor, do: str, tmp_path, name: str):
+    """The core on cfg.num_workers ranks under torchrun (one: in this process); rank 0's result."""
+    torch.save(batches, tmp_path / f"{name}.batches.pt")
+    job = {"cfg": asdict(cfg), "batches": str(tmp_path / f"{name}.batches.pt"), "do": do,
+           "out": str(tmp_path / f"{name}.out.pt")}
+    if cfg.num_workers == 1:
+        ranks.run(job)
+    else:
+        (tmp_path / f"{name}.json").write_text(json.dumps(job))
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                               str(cfg.num_workers), str(ROOT / "tests" / "ranks.py"), str(tmp_path / f"{name}.json")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return torch.load(job["out"])
 
 
 def test_the_loss_curve_is_the_same_over_workers_and_micro_batches(prepared, tmp_path):
@@ -90,22 +73,9 @@ def test_the_loss_curve_is_the_same_over_workers_and_micro_batches(prepared, tmp
     stream = MixedStream({p: prepared.family_tokens(p, "train") for p, w in cfg.mixture.parts().items() if w > 0},
                          cfg.mixture, cfg.seq_len, cfg.seed)
     batches = torch.stack([torch.from_numpy(stream.sequences(s * 16 + np.arange(16))[0]) for s in range(cfg.steps)])
-    _curve(0, 1, cfg, batches, "", str(tmp_path / "whole.pt"))
-    split = replace(cfg, num_workers=2, micro_batch=2)
-    torch.multiprocessing.spawn(_curve, args=(2, split, batches, str(tmp_path / "init"), str(tmp_path / "split.pt")),
-                                nprocs=2)
-    whole, parts = torch.load(tmp_path / "whole.pt"), torch.load(tmp_path / "split.pt")
+    whole = _ranks(cfg, batches, "curve", tmp_path, "whole")
+    parts = _ranks(replace(cfg, num_workers=2, micro_batch=2), batches, "curve", tmp_path, "split")
     assert len(whole) == 5 and np.allclose(whole, parts, rtol=1e-4), (whole, parts)
-
-
-def _stepped(cfg, batch, tmp_path, name) -> dict:
-    out = str(tmp_path / f"{name}.pt")
-    if cfg.num_workers == 1:
-        _one_step(0, 1, cfg, batch, "", out)
-    else:
-        torch.multiprocessing.spawn(_one_step, args=(cfg.num_workers, cfg, batch, str(tmp_path / f"{name}.init"), out),
-                                    nprocs=cfg.num_workers)
-    return torch.load(out)
 
 
 def test_one_global_batch_takes_the_same_step_however_it_is_split(prepared, tmp_path):
@@ -117,13 +87,13 @@ def test_one_global_batch_takes_the_same_step_however_it_is_split(prepared, tmp_
                       loss_chunk=300)  # the chunk splits a micro-batch's tokens unevenly on purpose
     stream = MixedStream({p: prepared.family_tokens(p, "train") for p, w in cfg.mixture.parts().items() if w > 0},
                          cfg.mixture, cfg.seq_len, cfg.seed)
-    batch = torch.from_numpy(stream.sequences(np.arange(cfg.global_batch))[0])
-    whole = _stepped(cfg, batch, tmp_path, "whole")
+    batch = torch.from_numpy(stream.sequences(np.arange(cfg.global_batch))[0])[None]  # one step
+    whole = _ranks(cfg, batch, "step", tmp_path, "whole")
     for name, split in {"1 x 4 x 4": dict(micro_batch=4), "1 x 16, full logits": dict(loss_kernel="full"),
                         "1 x 4 x 4, checkpointed": dict(micro_batch=4, activation_checkpointing=True),
                         "2 DDP x 2 x 4": dict(num_workers=2, micro_batch=2),
                         "2 FSDP x 2 x 4": dict(num_workers=2, micro_batch=2, parallel="fsdp")}.items():
-        got = _stepped(replace(cfg, **split), batch, tmp_path, name.replace(" ", "_").replace(",", ""))
+        got = _ranks(replace(cfg, **split), batch, "step", tmp_path, name.replace(" ", "_").replace(",", ""))
         assert got["loss"] == pytest.approx(whole["loss"], rel=1e-5), name
         for key, w in whole["weights"].items():
             assert torch.allclose(got["weights"][key], w, atol=1e-6, rtol=1e-4), (name, key)
