@@ -19,6 +19,7 @@ from trainers.presets import PRESETS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
 from trainers.data.sources import SOURCES, Source
+from trainers.data.spec import is_spec, load_spec
 from trainers.sizes import SIZES
 from trainers.config import ATTENTION, KERNELS, PRECISIONS, VAL_METRIC, TrainConfig
 
@@ -54,6 +55,8 @@ class SweepSpec:
     def registry(self) -> dict[str, Source]:
         if self.data == "embedded":
             return SOURCES
+        if is_spec(self.data):  # a user's own corpora (trainers/data/spec.py)
+            return load_spec(self.data).registry()
         # The study's synthetic data was never released: it is always generated here.
         return {**remote_registry(self.languages, self.remote_documents), "synthetic_python": SOURCES["synthetic_python"]}
 
@@ -147,8 +150,9 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                              "default: Glorot-normal from scratch")
     parser.add_argument("--no-repeat", action="store_true",
                         help="refuse a budget that would repeat any source (default: repeat, and log epochs per source)")
-    parser.add_argument("--data", choices=("embedded", "remote"), default="embedded",
-                        help="embedded: built offline on this machine; remote: the study's Hugging Face datasets, streamed")
+    parser.add_argument("--data", default="embedded", metavar="embedded|remote|SPEC.yaml",
+                        help="embedded: built offline on this machine; remote: the study's Hugging Face datasets, "
+                             "streamed; SPEC.yaml: your own corpora (the format: README, 'Your own data')")
     parser.add_argument("--languages", default=",".join(STACK_LANGUAGES),
                         help="The Stack languages for --data remote (default: the 25 largest)")
     parser.add_argument("--remote-documents", type=int, default=200_000,
@@ -207,6 +211,15 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         raise ValueError(f"--resume: no sweep {args.experiment!r} stored under {storage}")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking(storage)
     check_tracking(tracking)
+    if args.data not in ("embedded", "remote") and not is_spec(args.data):
+        raise ValueError(f"--data {args.data!r}: choose embedded, remote or a data spec (a .yaml file)")
+    if is_spec(args.data):
+        data_spec = load_spec(args.data)
+        args.data = str(data_spec.path)
+        vocab = SIZES[base.model_size].vocab_size
+        if data_spec.vocab_size and data_spec.vocab_size != vocab:
+            raise ValueError(f"--data {Path(args.data).name}: its tokenizer has {data_spec.vocab_size} tokens but size "
+                             f"{base.model_size} is built for {vocab}")
     if args.remote_documents < 1:
         raise ValueError(f"--remote-documents must be at least 1, got {args.remote_documents}")
     check_metric(args.metric, base.eval_suite, base.eval_tasks, base.allow_code_execution)
@@ -223,7 +236,7 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode, pareto=args.pareto,
         data=args.data, languages=tuple(lang.strip() for lang in args.languages.split(",") if lang.strip()),
         remote_documents=args.remote_documents, verbose=args.verbose)
-    spec.registry()  # unknown languages fail here, before anything starts
+    spec.registry()  # unknown languages, or anything wrong in a data spec, fail here, before anything starts
     return spec
 
 

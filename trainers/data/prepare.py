@@ -274,8 +274,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary size (default 4096)")
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default $CODEMIX_CACHE or ~/.cache/codemix)")
+    p.add_argument("--spec", default=None, metavar="SPEC.yaml",
+                   help="your own corpora as a data spec (README, 'Your own data'); default: the embedded sources")
     args = p.parse_args()
-    data = prepare(args.vocab_size, args.cache)
+    registry, vocab = None, args.vocab_size
+    try:
+        if args.spec:
+            from trainers.data.spec import load_spec
+            spec = load_spec(args.spec)
+            registry, vocab = spec.registry(), spec.vocab_size or args.vocab_size
+        data = prepare(vocab, args.cache, registry=registry)
+    except ValueError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
     print(json.dumps(data.sources(), indent=1))
     print(f"manifest: {data.manifest}")
 
