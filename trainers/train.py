@@ -20,6 +20,7 @@ rank 0 returns the final metrics (Ray Train hands rank 0's return value back as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -85,7 +86,9 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
     data = PreparedData(Path(cfg.manifest))  # prepared once by the driver: nothing to tokenize here
     stream = MixedStream({p: data.family_tokens(p, "train") for p, w in cfg.mixture.parts().items() if w > 0},
                          cfg.mixture, cfg.seq_len, cfg.seed)
-    model = build_model(cfg, resume_dir)
+    fresh_on_gpu = device.type == "cuda" and resume_dir is None and not cfg.init_checkpoint
+    with torch.device(device) if fresh_on_gpu else contextlib.nullcontext():  # a 2.8B init on the host takes a minute
+        model = build_model(cfg, resume_dir)
     n_params = sum(p.numel() for p in model.parameters())
     hf_config = model.config
     model = wrap(model, cfg, device)
