@@ -144,6 +144,16 @@ def test_a_source_over_its_malformed_share_is_refused_in_one_line(corpus, tmp_pa
     assert "a.jsonl:8 (not JSON)" in done.stderr
 
 
+def test_the_malformed_share_can_be_set_on_the_command_line(corpus, tmp_path):
+    path, _ = corpus
+    done = subprocess.run([sys.executable, "-m", "trainers.data.prepare", "--spec", str(path), "--max-bad-fraction",
+                           "0", "--cache", str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    one_line_error(done, "source my_news: 1 of 121 records are malformed (over 0.0%")
+    done = subprocess.run([sys.executable, "-m", "trainers.data.prepare", "--max-bad-fraction", "0.5"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    one_line_error(done, "--max-bad-fraction 0.5 needs --spec")
+
+
 def test_a_sweep_takes_a_spec_as_its_data(corpus, tmp_path):
     path, raw = corpus
     path.write_text(yaml.safe_dump({**raw, "tokenizer": {"train": {"vocab_size": 4096}}}))

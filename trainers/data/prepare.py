@@ -276,12 +276,20 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default $CODEMIX_CACHE or ~/.cache/codemix)")
     p.add_argument("--spec", default=None, metavar="SPEC.yaml",
                    help="your own corpora as a data spec (README, 'Your own data'); default: the embedded sources")
+    p.add_argument("--max-bad-fraction", type=float, default=None, metavar="F",
+                   help="with --spec: the share of a source's records that may be malformed (skipped and named) "
+                        "before the source is refused (default: the spec's max_bad_fraction, else 0.01)")
     args = p.parse_args()
     registry, vocab = None, args.vocab_size
     try:
+        if args.max_bad_fraction is not None and not (args.spec and 0 <= args.max_bad_fraction <= 1):
+            raise ValueError(f"--max-bad-fraction {args.max_bad_fraction:g} needs --spec and a value in [0, 1]")
         if args.spec:
+            from dataclasses import replace
             from trainers.data.spec import load_spec
             spec = load_spec(args.spec)
+            if args.max_bad_fraction is not None:
+                spec = replace(spec, max_bad_fraction=args.max_bad_fraction)
             registry, vocab = spec.registry(), spec.vocab_size or args.vocab_size
         data = prepare(vocab, args.cache, registry=registry)
     except ValueError as e:
