@@ -236,7 +236,8 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode, pareto=args.pareto,
         data=args.data, languages=tuple(lang.strip() for lang in args.languages.split(",") if lang.strip()),
         remote_documents=args.remote_documents, verbose=args.verbose)
-    spec.registry()  # unknown languages, or anything wrong in a data spec, fail here, before anything starts
+    if not is_spec(spec.data):
+        spec.registry()  # unknown languages fail here, before anything starts (a data spec was checked above)
     return spec
 
 

@@ -181,12 +181,13 @@ def sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
     return out.cpu()
 
 
-def validate(cfg: TrainConfig, model, data: PreparedData) -> dict:
-    """Held-out bits-per-byte per family, with its standard error over the held-out windows."""
+def validate(cfg: TrainConfig, model, data: PreparedData, families=None) -> dict:
+    """Held-out bits-per-byte per family (every family present, or those given), with its
+    standard error over the held-out windows."""
     token_bytes = data.token_bytes()
     raw = model.module if isinstance(model, DistributedDataParallel) else model  # under FSDP, the root
     out = {}
-    for f in data.families():
+    for f in families or data.families():
         out[VAL_METRIC[f]], out[f"{VAL_METRIC[f]}_stderr"] = bits_per_byte(
             raw, data.family_tokens(f, "val"), token_bytes, cfg.seq_len, cfg.eval_tokens)
     return out

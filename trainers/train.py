@@ -31,10 +31,8 @@ import ray.train
 import torch
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
-from torch.nn.parallel import DistributedDataParallel
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-from evaluation.bpb import bits_per_byte
 from trainers.config import VAL_METRIC, TrainConfig
 from trainers.core import (STAGE_FILE, TRAIN_STATE, barrier, build_model, optimizer, save_checkpoint, sum_over_ranks,
                            train_step, unsharded, validate, wrap)
@@ -165,12 +163,9 @@ def _tracked(cfg, model, data, rank) -> dict:
     the end)."""
     wanted = cfg.track_metric.split(",")
     out = {}
-    raw = model.module if isinstance(model, DistributedDataParallel) else model  # under FSDP, the root
-    for metric in wanted:
-        family = next((f for f, m in VAL_METRIC.items() if m == metric), None)
-        if family is not None and (cfg.parallel == "fsdp" or rank == 0):
-            out[metric], out[f"{metric}_stderr"] = bits_per_byte(raw, data.family_tokens(family, "val"),
-                                                                 data.token_bytes(), cfg.seq_len, cfg.eval_tokens)
+    families = [f for f, m in VAL_METRIC.items() if m in wanted]
+    if families and (cfg.parallel == "fsdp" or rank == 0):
+        out.update(validate(cfg, model, data, families))
     scored = [m for m in wanted if m not in VAL_METRIC.values()]
     if scored:
         scores = _benchmark(cfg, model, data, rank)

@@ -27,6 +27,7 @@ from trainers.config import TrainConfig
 from trainers.core import build_model, optimizer, train_step, wrap
 from trainers.memory import plan_for
 from trainers.peak import measured_peak
+from trainers.sizes import get_size
 
 # A worker's share per size: whole sequences at the size's own context.
 SHARE = {"smoke": 8, "1m": 8, "4m": 8, "16m": 4}
@@ -56,8 +57,8 @@ def measure(cfg: TrainConfig) -> float:
     device = torch.device("cpu")
     model = wrap(build_model(cfg, None), cfg, device)
     opt = optimizer(model, cfg)
-    vocab = model.lm.config.vocab_size if hasattr(model, "lm") else 4096
-    batches = torch.randint(0, vocab, (3, cfg.global_batch, cfg.seq_len + 1), generator=torch.Generator().manual_seed(0))
+    batches = torch.randint(0, get_size(cfg.model_size).vocab_size, (3, cfg.global_batch, cfg.seq_len + 1),
+                            generator=torch.Generator().manual_seed(0))
     return measured_peak(lambda i: train_step(model, opt, batches[i], cfg, i), device, model, opt)
 
 

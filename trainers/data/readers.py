@@ -55,13 +55,13 @@ class Malformed:
                              f"(over {max_fraction:.1%}; --max-bad-fraction), first {'; '.join(self.first)}")
 
 
-def _open_text(path: Path):
-    raw = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
-    return raw
+def _open(path: Path):
+    """A file's bytes, gunzipped when it ends in .gz."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
 def _jsonl(path: Path, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
-    with _open_text(path) as f:
+    with _open(path) as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -98,7 +98,7 @@ def _parquet(path: Path, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
 def _text(path: Path, bad: Malformed) -> Iterator[tuple[str, str]]:
     bad.records += 1
     try:
-        with _open_text(path) as f:
+        with _open(path) as f:
             text = io.TextIOWrapper(f, encoding="utf-8").read()
     except UnicodeDecodeError:
         bad.add(str(path), "not UTF-8")
@@ -125,7 +125,7 @@ def first_record_has(path: Path, fmt: str, key: str) -> bool:
         import pyarrow.parquet as pq
         return key in pq.ParquetFile(path).schema_arrow.names
     if kind == "jsonl":
-        with _open_text(path) as f:
+        with _open(path) as f:
             for line in f:
                 if line.strip():
                     try:
