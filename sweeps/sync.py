@@ -35,7 +35,7 @@ def sync(storage, experiment: str, tracking_uri: str) -> dict:
     from sweeps.runner import TrialName
     from sweeps.status import trial_results
     from sweeps.metrics import FINAL
-    from sweeps.tracking import log_result, result_metrics
+    from sweeps.tracking import log_result, logged_as, result_metrics
     from sweeps.status import _sweep
     sweep = _sweep(storage, experiment)
     client = mlflow.MlflowClient(tracking_uri)
@@ -49,7 +49,7 @@ def sync(storage, experiment: str, tracking_uri: str) -> dict:
         run_id, made = _child_run(client, parent.info.experiment_id, parent.info.run_id, trial, TrialName(axes)(trial),
                                   sweep.get("base", {}))
         keys = {m.key for r in results for m in result_metrics(r, 0)}
-        have = {(key, m.step) for key in keys for m in client.get_metric_history(run_id, key)}
+        have = {logged_as(m) for key in keys for m in client.get_metric_history(run_id, key)}
         logged = sum(log_result(client, run_id, r, skip=have) for r in results)
         if results[-1].get(FINAL) and client.get_run(run_id).info.status != "FINISHED":
             client.set_terminated(run_id, "FINISHED")

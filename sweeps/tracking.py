@@ -10,6 +10,7 @@ sweeps/summary.py; Tune's results as tables, sweeps/results.py.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -166,7 +167,10 @@ def log_trial_params(client: mlflow.MlflowClient, run_id: str, base: dict, swept
 
 def result_metrics(result: dict, timestamp_ms: int | None = None) -> list[Metric]:
     """A Tune result's numeric values as MLflow metrics at its step, as Ray's MLflow callback
-    logs them (step: Tune's training iteration)."""
+    logs them: the tokens the trial has trained (`timesteps_total`, which every report of
+    trainers.train carries), else Tune's training iteration. The first survives a trial
+    restarted from scratch after its node died; the iteration starts again at 1, and the
+    first attempt's later iterations would hide the finished trial's values."""
     step = result.get(TIMESTEPS_TOTAL) or result[TRAINING_ITERATION]
     now = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
     metrics = []
@@ -180,9 +184,14 @@ def result_metrics(result: dict, timestamp_ms: int | None = None) -> list[Metric
     return metrics
 
 
+def logged_as(m: Metric) -> tuple:
+    """A logged metric's identity for replay: key, step and value (NaN equal to itself)."""
+    return m.key, m.step, "nan" if math.isnan(m.value) else m.value
+
+
 def log_result(client: mlflow.MlflowClient, run_id: str, result: dict, skip: set | None = None) -> int:
-    """Log a result's metrics in batches, leaving out (key, step) pairs in `skip`; how many."""
-    metrics = [m for m in result_metrics(result) if not skip or (m.key, m.step) not in skip]
+    """Log a result's metrics in batches, leaving out (key, step, value) already in `skip`; how many."""
+    metrics = [m for m in result_metrics(result) if not skip or logged_as(m) not in skip]
     for start in range(0, len(metrics), BATCH):
         client.log_batch(run_id, metrics=metrics[start:start + BATCH])
     return len(metrics)

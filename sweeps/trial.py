@@ -20,7 +20,7 @@ from trainers.config import TrainConfig
 from trainers.data.prepare import PreparedData
 from trainers.recipes import get_recipe
 from trainers.stages import run_recipe
-from trainers.train import fit, fit_stages
+from trainers.train import TIMESTEPS, fit, fit_stages
 
 def run_trial(point: dict, base: dict) -> None:
     config = derived({**base, **point})
@@ -28,7 +28,7 @@ def run_trial(point: dict, base: dict) -> None:
     name = f"{tune.get_context().get_experiment_name()}-{tune.get_context().get_trial_id()}"
     metrics, checkpoint = fit(cfg, name=name, storage_path=config["train_storage"],
                               callbacks=[TuneReportCallback()])
-    tune.report({**metrics, "checkpoint_path": checkpoint, FINAL: True})
+    tune.report({**metrics, "checkpoint_path": checkpoint, FINAL: True, TIMESTEPS: cfg.step_tokens})
 
 
 def run_recipe_trial(point: dict, base: dict) -> None:
@@ -39,10 +39,12 @@ def run_recipe_trial(point: dict, base: dict) -> None:
     recipe, cooldown = config["variant"].split("/")
     storage = config["train_storage"]
 
-    def train(cfgs: list[TrainConfig], folders: list[str], name: str):
-        return fit_stages(cfgs, folders, name=name, storage_path=storage, callbacks=[TuneReportCallback()])
+    def train(cfgs: list[TrainConfig], folders: list[str], name: str, tokens_before: int):
+        return fit_stages(cfgs, folders, name=name, storage_path=storage, callbacks=[TuneReportCallback()],
+                          tokens_before=tokens_before)
 
     checkpoint, metrics, log = run_recipe(get_recipe(recipe, cooldown), base, Path(storage).parent, train,
                                           PreparedData(Path(base.manifest)))
     tune.report({**metrics, "stages": len(log), "stages_reused": sum(s["reused"] for s in log),
-                 "stage_keys": ",".join(s["key"] for s in log), "checkpoint_path": checkpoint, FINAL: True})
+                 "stage_keys": ",".join(s["key"] for s in log), "checkpoint_path": checkpoint, FINAL: True,
+                 TIMESTEPS: sum(s["step_tokens"] for s in log)})

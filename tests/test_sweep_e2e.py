@@ -109,10 +109,19 @@ def test_the_optimum_follows_the_chosen_benchmark_metric(sweep):
     assert "nl_reasoning_bpb" in parent[0].data.tags["mlflow.note.content"].splitlines()[0]
 
 
-def test_step_metrics_are_logged_as_curves(sweep):
+def test_step_metrics_are_logged_as_curves_over_tokens_trained(sweep):
+    """The MLflow step is the tokens a trial has trained (not Tune's iteration, which starts
+    again when a trial restarts): the loss curve's steps rise by whole steps' tokens, and the
+    final values sit at the last of them."""
     _, client, _, children = sweep
-    history = client.get_metric_history(children[0].info.run_id, "loss")
+    run = children[0]
+    history = client.get_metric_history(run.info.run_id, "loss")
     assert len(history) >= 3
+    per_step = int(run.data.params["global_batch"]) * 128
+    steps = [m.step for m in history]
+    assert steps == sorted(set(steps)) and all(s % per_step == 0 for s in steps)
+    [final] = client.get_metric_history(run.info.run_id, "trial_finished")
+    assert final.step == steps[-1] == run.data.metrics["trained_tokens"]
 
 
 def test_parent_holds_optimum_plot_and_table(sweep):

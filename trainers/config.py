@@ -149,6 +149,11 @@ class TrainConfig:
         return self.tokens // self.tokens_per_step
 
     @property
+    def step_tokens(self) -> int:
+        """The tokens the run trains: its whole steps' worth."""
+        return self.steps * self.tokens_per_step
+
+    @property
     def benchmarks(self) -> list:
         """The benchmarks scored at the end of the run (evaluation.suites.Benchmark)."""
         from evaluation.suites import resolve

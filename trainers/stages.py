@@ -53,15 +53,16 @@ def run_recipe(stages: list[Stage], base: TrainConfig, storage: Path, train,
     """Reuse each stage already done; train the rest in one go; return the last checkpoint, its
     metrics and a log.
 
-    `train(cfgs, folders, name)` trains the stages in turn (trainers.train.fit_stages), each
-    recording itself in its folder. Stages are locked in chain order: a done stage's lock is
+    `train(cfgs, folders, name, tokens_before)` trains the stages in turn
+    (trainers.train.fit_stages), each recording itself in its folder; `tokens_before` is what
+    the reused stages before them trained. Stages are locked in chain order: a done stage's lock is
     let go once its record is read; the stages this trial trains stay locked until they are
     recorded, so a trial asking for one of them meanwhile waits and then reuses it.
     """
     tokenizer = tokenizer_fingerprint(data.tokenizer_dir)
     if stages and stages[0].from_previous:
         raise ValueError(f"stage {stages[0].name} starts from a previous stage, but it is the first")
-    previous, key, log, todo = "", "", [], []
+    previous, key, log, todo, before = "", "", [], [], 0
     with ExitStack() as held:
         for stage, cfg in zip(stages, stage_configs(stages, base), strict=True):
             key = stage_key(cfg, key if stage.from_previous else "", tokenizer)
@@ -78,10 +79,11 @@ def run_recipe(stages: list[Stage], base: TrainConfig, storage: Path, train,
             else:
                 lock.close()
                 previous = record["checkpoint"]
+                before += cfg.step_tokens
             log.append({"stage": stage.name, "key": key, "reused": record is not None, "tokens": cfg.tokens,
-                        "code_ratio": cfg.code_ratio})
+                        "step_tokens": cfg.step_tokens, "code_ratio": cfg.code_ratio})
         if todo:
-            train([c for c, _ in todo], [str(f) for _, f in todo], f"stages-{todo[0][1].name}-{len(todo)}")
+            train([c for c, _ in todo], [str(f) for _, f in todo], f"stages-{todo[0][1].name}-{len(todo)}", before)
     records = [read_record(storage / "stages" / s["key"]) for s in log]
     for entry, record in zip(log, records, strict=True):
         entry["checkpoint"] = record["checkpoint"]

@@ -44,6 +44,11 @@ from trainers.memory import GIB, fitted, plan_for
 from trainers.ray_settings import apply as apply_ray_settings
 from trainers.stages import read_record, write_record
 
+# Every report's position in the trial, in tokens trained since its first stage: Tune keeps a
+# reported `timesteps_total`, and it is the MLflow step (sweeps.tracking). Tune's training
+# iteration is not: it starts again at 1 when a trial restarts after its node died.
+TIMESTEPS = "timesteps_total"
+
 def train_loop_per_worker(config: dict) -> dict | None:
     """Train a chain of stages in one worker group: each stage starts from the previous
     stage's saved checkpoint (its `init_checkpoint`), so a recipe pays Ray's start-up once.
@@ -51,6 +56,7 @@ def train_loop_per_worker(config: dict) -> dict | None:
     (trainers.stages); after a restart, recorded stages are skipped and the stage the last
     Ray checkpoint belongs to resumes from it."""
     launched_at = config.get("launched_at")
+    tokens_before = config.get("tokens_before", 0)  # trained by the trial before this chain (stages reused)
     cfgs: list[TrainConfig] = config["stages"]  # built once by the caller; Ray pickles them here
     folders = [Path(f) if f else None for f in config["folders"]]
     resume = ray.train.get_checkpoint()
@@ -62,7 +68,8 @@ def train_loop_per_worker(config: dict) -> dict | None:
             if record is not None:  # trained before a restart
                 metrics = record["metrics"]
                 continue
-            metrics = _train_stage(cfg, i, folder, Path(resume_dir) if resumed_stage == i else None, launched_at)
+            metrics = _train_stage(cfg, i, folder, Path(resume_dir) if resumed_stage == i else None, launched_at,
+                                   tokens_before + sum(c.step_tokens for c in cfgs[:i]))
             launched_at = None  # Ray's start-up is paid by the first stage only
     return metrics
 
@@ -73,7 +80,7 @@ def _stage_of(checkpoint_dir: Path) -> int:
 
 
 def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: Path | None,
-                 launched_at: float | None) -> dict | None:
+                 launched_at: float | None, tokens_before: int) -> dict | None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     started_at = time.time()
@@ -119,7 +126,8 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
         if done % cfg.log_every == 0 and done < cfg.steps or done == cfg.steps and not cfg.track_metric:
             tps = window_tokens / (time.perf_counter() - window_start)
             metrics = {"step": done, "loss": loss.item(), "lr": lr, "tokens_per_s": tps, "mfu": tps * flops_tok / peak,
-                       "trained_tokens": done * cfg.tokens_per_step}
+                       "trained_tokens": done * cfg.tokens_per_step,
+                       TIMESTEPS: tokens_before + done * cfg.tokens_per_step}
             if cfg.track_metric:  # a held-out target, comparable across mixtures (never the training loss)
                 metrics.update(_tracked(cfg, model, data, rank))
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
@@ -139,6 +147,7 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
                    "trained_tokens": int(total.sum()) * cfg.seq_len, "resumed_from_step": start_step}
     metrics.update(first_step_s=first_step_s or 0.0,
                    startup_s=(started_at - launched_at) if launched_at else 0.0)
+    metrics[TIMESTEPS] = tokens_before + cfg.step_tokens
     if folder is None:  # a single run: its final checkpoint is Ray's
         _report_with_checkpoint({"step": cfg.steps, **metrics}, step=cfg.steps, fed=fed, **saving)
     else:  # a stage: its final checkpoint and record in its own folder, where later stages start from
@@ -214,19 +223,22 @@ def fit(cfg: TrainConfig, name: str, storage_path: str, callbacks: list | None =
 
 
 def fit_stages(cfgs: list[TrainConfig], folders: list[str], name: str, storage_path: str,
-               callbacks: list | None = None) -> dict:
-    """Train stages in turn in one Ray Train run, each recorded in its folder; return the last's metrics."""
-    return _run(cfgs, folders, name, storage_path, callbacks).return_value
+               callbacks: list | None = None, tokens_before: int = 0) -> dict:
+    """Train stages in turn in one Ray Train run, each recorded in its folder; return the last's
+    metrics. `tokens_before`: what the stages before these (reused) trained."""
+    return _run(cfgs, folders, name, storage_path, callbacks, tokens_before).return_value
 
 
-def _run(cfgs: list[TrainConfig], folders: list[str], name: str, storage_path: str, callbacks: list | None):
+def _run(cfgs: list[TrainConfig], folders: list[str], name: str, storage_path: str, callbacks: list | None,
+         tokens_before: int = 0):
     cfgs = [fitted(c) for c in cfgs]  # on GPUs: the micro-batch (and checkpointing) the memory plan chose
     cfg = cfgs[0]  # a chain's stages share their size, workers and resources
     resources = {"CPU": cfg.cpus_per_worker} if not cfg.use_gpu else None
     apply_ray_settings(cfg)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"stages": cfgs, "folders": folders, "launched_at": time.time()},
+        train_loop_config={"stages": cfgs, "folders": folders, "launched_at": time.time(),
+                           "tokens_before": tokens_before},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=resources),
         run_config=RunConfig(name=name, storage_path=storage_path, callbacks=callbacks or [],

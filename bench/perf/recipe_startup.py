@@ -28,11 +28,12 @@ def one_recipe(base, data, storage: Path, per_stage: bool) -> dict:
     from trainers.stages import read_record, run_recipe
     from trainers.train import fit_stages
 
-    def train(cfgs, folders, name):
+    def train(cfgs, folders, name, tokens_before):
         if not per_stage:
-            return fit_stages(cfgs, folders, name, str(storage / "train"))
+            return fit_stages(cfgs, folders, name, str(storage / "train"), tokens_before=tokens_before)
         for i, (cfg, folder) in enumerate(zip(cfgs, folders, strict=True)):
-            fit_stages([cfg], [folder], f"{name}-{i}", str(storage / "train"))
+            fit_stages([cfg], [folder], f"{name}-{i}", str(storage / "train"),
+                       tokens_before=tokens_before + sum(c.step_tokens for c in cfgs[:i]))
 
     start = time.perf_counter()
     _, _, log = run_recipe(get_recipe("balanced_to_text", "code"), base, storage, train, data)
