@@ -11,6 +11,7 @@ from trainers.data.english import TIERS
 from trainers.data.mixture import Mixture, MixedStream
 from trainers.data.prepare import PreparedData
 from trainers.data.sources import CODE_FAMILIES
+from trainers.data.store import write_shard
 
 # Two sources per text tier and one per code family, of different sizes; source i's tokens
 # are all i + 1, so a fed token tells which source it came from.
@@ -24,8 +25,11 @@ def data(tmp_path_factory):
     manifest = {"tokenizer": str(root), "sources": {}}
     for i, (name, family, tier) in enumerate(SOURCES):
         (root / name).mkdir()
-        np.save(root / name / "train.npy", np.full(300 + 97 * i, i + 1, dtype=np.uint16))
-        manifest["sources"][name] = {"family": family, "tier": tier, "dir": str(root / name)}
+        tokens = np.full(300 + 97 * i, i + 1, dtype=np.uint16)
+        for shard, part in enumerate((tokens[:100], tokens[100:])):  # two shards: the stream reads across them
+            write_shard(root / name, "train", shard, [part], np.dtype(np.uint16))
+        manifest["sources"][name] = {"family": family, "tier": tier, "dir": str(root / name), "dtype": "uint16",
+                                     "shards": 2}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return PreparedData(root / "manifest.json")
 

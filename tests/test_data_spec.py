@@ -119,7 +119,7 @@ BAD = [
     (lambda r: r["sources"][0].pop("licence"), "licence is required"),
     (lambda r: r["sources"][0].update(speed=3), "unknown key 'speed'"),
     (lambda r: r["sources"][1].update(name="my_news"), "source names repeat"),
-    (lambda r: r.update(tokenizer={"train": {"vocab_size": 70000}}), "vocab_size 70000 must be"),
+    (lambda r: r.update(tokenizer={"train": {"vocab_size": 2**32 + 1}}), "vocab_size 4294967297 must be"),
     (lambda r: r.update(tokenizer={"pretrained": "gpt2"}), "pretrained tokenizers are not supported yet"),
     (lambda r: r.update(sources=[]), "needs a non-empty list under 'sources'"),
 ]

@@ -6,7 +6,10 @@ Measured in one process, on this machine:
 - tokens/s the mixed stream delivers to one of 2 training workers (rank 0's micro-batches
   of the demo preset, as torch tensors), against tokens/s the demo model consumes in a
   training step on one worker's share of the CPU (one thread): target ratio >= 20;
-- time to prepare the embedded data from scratch (documents, tokenizer, token arrays, in
+- the same stream reading the token store's memory-mapped shards (as training does)
+  against the same families held in memory as arrays: loader tokens/s, and a training
+  step with its batch read inside the timed loop (target >= 0.95);
+- time to prepare the embedded data from scratch (documents, tokenizer, token shards, in
   an empty cache) and from a warm cache.
 """
 
@@ -56,6 +59,21 @@ def model_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> flo
     return steps * micro * cfg.seq_len / (time.perf_counter() - start)
 
 
+def training_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> float:
+    """Steps of one worker, each reading its batch from the stream first."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = build_model(cfg, None)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    micro = cfg.global_batch // WORLD
+    for step in range(steps + 2):
+        if step == 2:  # two warm-up steps
+            start = time.perf_counter()
+        batch = torch.from_numpy(stream.sequences(step * cfg.global_batch + np.arange(micro))[0])
+        train_step(model, opt, batch, cfg, step)
+    return steps * micro * cfg.seq_len / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="demo", help="whose model and batch the loader feeds (default demo)")
@@ -78,6 +96,15 @@ def main() -> None:
     results["loader_tokens_per_s_per_worker"] = loader_tokens_per_s(stream, cfg, steps=200)
     results["model_tokens_per_s_per_worker"] = model_tokens_per_s(stream, cfg, steps=10)
     results["loader_over_model"] = results["loader_tokens_per_s_per_worker"] / results["model_tokens_per_s_per_worker"]
+
+    in_memory = MixedStream({f: np.asarray(data.family_tokens(f, "train")) for f in data.families()}, cfg.mixture,
+                            cfg.seq_len, 0)
+    results["loader_memory_tokens_per_s"] = loader_tokens_per_s(in_memory, cfg, steps=200)
+    results["loader_store_over_memory"] = results["loader_tokens_per_s_per_worker"] / results["loader_memory_tokens_per_s"]
+    for _ in range(2):  # memory, store, twice: the second pair is reported
+        memory_tps = training_tokens_per_s(in_memory, cfg, steps=10)
+        store_tps = training_tokens_per_s(stream, cfg, steps=10)
+    results["training_store_over_memory"] = store_tps / memory_tps
 
     report(results, "loader")
 

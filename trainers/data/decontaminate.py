@@ -1,6 +1,7 @@
 """Training documents that quote a benchmark item are dropped before anything is tokenized.
 
-    kept, dropped = decontaminate(documents)   # dropped: {doc_id: "triviaqa:2054"}
+    dropped = {}
+    for doc_id, text in screen(documents, dropped): ...   # dropped: {doc_id: "triviaqa:2054"}
 
 GPT-3's rule (evaluation/contamination.py, the same code): a document is contaminated when
 one of its word 13-grams is also a 13-gram of a benchmark item (its prompt with the gold
@@ -29,15 +30,14 @@ def _item_ngrams() -> dict[int, str]:
     return owner
 
 
-def decontaminate(documents) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """(kept documents, {dropped doc_id: the first benchmark item it shares a 13-gram with})."""
+def screen(documents, dropped: dict[str, str]):
+    """The documents that quote no benchmark item, streamed; each dropped one's id goes into
+    `dropped` with the first item it shares a 13-gram with."""
     from evaluation.contamination import ngrams
-    kept, dropped = [], {}
     for doc_id, text in documents:  # a source that fails, fails before the benchmark items are read
         owner = _item_ngrams()
         hit = next((owner[h] for h in ngrams(text, N) if h in owner), None)
         if hit:
             dropped[doc_id] = hit
         else:
-            kept.append((doc_id, text))
-    return kept, dropped
+            yield doc_id, text

@@ -5,12 +5,15 @@
 Three caches under $CODEMIX_CACHE (default ~/.cache/codemix), each keyed by content:
   docs/<source>-<version>.jsonl              a source's documents  (source version)
   tokenizer-<key>/                           byte-level BPE, HF format (sources + vocab)
-  tokens/<source>-<version>-<tokenizer>/     train.npy, val.npy, stats.json
-Every trial and worker of a sweep, and every later sweep, reads the same arrays: nothing is
-tokenized twice. Each entry is written under a temporary name and renamed when complete,
-so a crash never leaves a half-built entry that looks finished, and two processes racing
-to build the same entry both end with one complete copy. The result is a manifest (a JSON
-file of paths) that workers open without rebuilding anything.
+  tokens/<source>-<version>-<tokenizer>/     shards (trainers.data.store), stats.json
+Documents are exact-deduplicated within a source and decontaminated as they are read, one
+at a time; each source's documents file is then tokenized in units, each its own shard, as
+Ray tasks when Ray runs (trainers.data.tokenize). Every trial and worker of a sweep, and
+every later sweep, reads the same shards: nothing is tokenized twice. Each entry is written
+under a temporary name and renamed when complete, so a crash never leaves a half-built
+entry that looks finished (a source's finished shards are kept and the rest resumed), and
+two processes racing to build the same entry both end with one complete copy. The result
+is a manifest (a JSON file of paths) that workers open without rebuilding anything.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from trainers.data.decontaminate import DECONTAMINATION, decontaminate
 from common.fetch import SourceUnavailable, cache_root
+from trainers.data.decontaminate import DECONTAMINATION, screen
 from trainers.data.sources import FAMILIES, SOURCES, Source
+from trainers.data.store import Packed, dtype_for
+from trainers.data.tokenize import EOS, UNIT_BYTES, held_out, split_key, tokenize_source
 
-PREP_VERSION = 3          # bump when splitting or tokenization change
-EOS = "<|endoftext|>"     # id 0: separates documents in the packed token stream
-VAL_SHARE = 0.05          # held-out documents per source (at least one)
+PREP_VERSION = 4          # bump when splitting or tokenization change
+DEDUP = "exact-blake2b-128"  # part of the documents cache key: how duplicates are found
 TOKENIZER_SAMPLE_BYTES = 1_000_000  # per source, spread over its documents: every source shapes the vocabulary
 
 
@@ -62,8 +66,10 @@ class PreparedData:
     def sources(self) -> dict[str, dict]:
         return self._m["sources"]
 
-    def tokens(self, source: str, split: str) -> np.ndarray:
-        return np.load(Path(self.sources()[source]["dir"]) / f"{split}.npy", mmap_mode="r")
+    def tokens(self, source: str, split: str) -> Packed:
+        """A source's split, its shards memory-mapped end to end (nothing is read yet)."""
+        s = self.sources()[source]
+        return Packed.open(Path(s["dir"]), split, s["dtype"], s["shards"])
 
     def missing(self) -> dict[str, str]:
         """Sources that could not be built, and why (one line each)."""
@@ -75,7 +81,7 @@ class PreparedData:
         return [name for name, s in sorted(self.sources().items())
                 if s["family"] == family and (not tier or s.get("tier") == tier)]
 
-    def _family_parts(self, part: str, split: str) -> list[np.ndarray]:
+    def _family_parts(self, part: str, split: str) -> list[Packed]:
         """A part's source arrays in packing order, memory-mapped (nothing is read yet)."""
         return [self.tokens(name, split) for name in self._part_sources(part)]
 
@@ -83,10 +89,10 @@ class PreparedData:
         """A part's sources in the order `family_tokens` packs them, with their token counts."""
         return [(name, len(a)) for name, a in zip(self._part_sources(part), self._family_parts(part, split), strict=True)]
 
-    def family_tokens(self, family: str, split: str) -> np.ndarray:
-        """A family's (or text tier's) sources packed one after another (empty if it has none)."""
-        parts = self._family_parts(family, split)
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
+    def family_tokens(self, family: str, split: str) -> Packed:
+        """A family's (or text tier's) sources one after another (empty if it has none), as one
+        lazily read array: never concatenated in memory."""
+        return Packed.chain(self._family_parts(family, split))
 
     def family_size(self, family: str, split: str) -> int:
         """Tokens in a family's split, from the arrays' headers."""
@@ -114,42 +120,47 @@ def _atomic_dir(final: Path, build) -> bool:
     return True
 
 
-def _documents_file(src: Source, root: Path) -> Path:
-    """A source's documents, decontaminated, as a JSONL cache file (built once); the dropped
-    ones are listed beside it (<file>.dropped.json). Raises SourceUnavailable."""
-    path = root / "docs" / f"{src.name}-{_key(src.version, DECONTAMINATION)}.jsonl"
+def _documents_file(src: Source, root: Path) -> tuple[Path, dict]:
+    """A source's documents, decontaminated and without exact duplicates, as a JSONL cache
+    file built once, streaming (one document in memory at a time), and its record: counts,
+    and the held-out fallback. The dropped ones are listed beside it (<file>.dropped.json).
+    Raises SourceUnavailable."""
+    path = root / "docs" / f"{src.name}-{_key(src.version, DECONTAMINATION, DEDUP)}.jsonl"
+    meta_path = path.with_suffix(".meta.json")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        kept, dropped = decontaminate(src.documents(root))
-        if not kept:  # never cache an empty source: it would stand for the real one
-            raise SourceUnavailable(f"{src.name}: yields no documents")
+        dropped, seen, duplicates, documents, lowest = {}, set(), 0, 0, (2.0, None)
+        any_held_out = False
         tmp = path.with_suffix(f".tmp-{os.getpid()}")
         with tmp.open("w") as f:
-            for doc_id, text in kept:
+            for doc_id, text in screen(src.documents(root), dropped):
+                digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+                if digest in seen:
+                    duplicates += 1
+                    continue
+                seen.add(digest)
                 f.write(json.dumps([doc_id, text]) + "\n")
+                documents += 1
+                any_held_out |= held_out(doc_id, None)
+                lowest = min(lowest, (split_key(doc_id), doc_id))
+        if not documents:  # never cache an empty source: it would stand for the real one
+            tmp.unlink()
+            raise SourceUnavailable(f"{src.name}: yields no documents")
+        meta = {"documents": documents, "duplicates": duplicates, "dropped_contaminated": len(dropped),
+                "fallback": None if any_held_out else lowest[1]}
         path.with_suffix(".dropped.json").write_text(json.dumps(dropped, indent=1))
+        meta_path.write_text(json.dumps(meta))
         tmp.rename(path)
-    return path
+    return path, json.loads(meta_path.read_text())
 
 
-def _documents(path: Path) -> list[tuple[str, str]]:
+def _train_texts(path: Path, fallback: str | None, every: int):
+    """Every `every`-th training document of a documents file, streamed."""
     with path.open() as f:
-        return [tuple(json.loads(line)) for line in f]
-
-
-def _split_key(doc_id: str) -> float:
-    """A document's place in [0, 1), from its id without the source prefix and extension,
-    so one module lands on the same side in every source derived from it (the stdlib file,
-    its pydoc page, its docstring pairs): held-out code never leaks into training."""
-    key = doc_id.split("/", 1)[-1].rsplit(".", 1)[0]
-    return int(hashlib.sha1(key.encode()).hexdigest()[:12], 16) / 16**12
-
-
-def _split(docs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """Hold out whole documents (at least one) by a hash of their id, stable across machines."""
-    keys = [_split_key(d) for d, _ in docs]
-    val = {i for i, k in enumerate(keys) if k < VAL_SHARE} or {min(range(len(docs)), key=keys.__getitem__)}
-    return ([t for i, (_, t) in enumerate(docs) if i not in val], [t for i, (_, t) in enumerate(docs) if i in val])
+        train = (text for doc_id, text in map(json.loads, f) if not held_out(doc_id, fallback))
+        for i, text in enumerate(train):
+            if i % every == 0:
+                yield text
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -175,11 +186,10 @@ def _token_bytes(tok: Tokenizer) -> np.ndarray:
     return out
 
 
-def _train_tokenizer(train_by_source: dict[str, list[str]], vocab_size: int, out: Path) -> None:
-    def sample():  # about TOKENIZER_SAMPLE_BYTES of every source, every k-th document
-        for texts in train_by_source.values():
-            step = max(1, sum(map(len, texts)) // TOKENIZER_SAMPLE_BYTES)
-            yield from texts[::step]
+def _train_tokenizer(files: dict[str, tuple[Path, dict]], vocab_size: int, out: Path) -> None:
+    def sample():  # about TOKENIZER_SAMPLE_BYTES of every source, every k-th training document
+        for path, meta in files.values():
+            yield from _train_texts(path, meta["fallback"], max(1, path.stat().st_size // TOKENIZER_SAMPLE_BYTES))
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -192,23 +202,18 @@ def _train_tokenizer(train_by_source: dict[str, list[str]], vocab_size: int, out
     np.save(out / "token_bytes.npy", _token_bytes(tok))
 
 
-def _encode(tok: Tokenizer, texts: list[str]) -> np.ndarray:
-    eos = tok.token_to_id(EOS)
-    ids = [np.array(e.ids + [eos], dtype=np.uint16) for e in tok.encode_batch(texts)]
-    return np.concatenate(ids) if ids else np.zeros(0, dtype=np.uint16)
-
-
 def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str, Source] | None = None,
-            quiet: bool = False) -> PreparedData:
-    """Build (or reuse) documents, tokenizer and token arrays for every source of the registry."""
-    if not 256 < vocab_size <= 65535:
-        raise ValueError(f"vocab_size {vocab_size} must be in (256, 65535] for uint16 arrays")
+            quiet: bool = False, unit_bytes: int = UNIT_BYTES) -> PreparedData:
+    """Build (or reuse) documents, tokenizer and token shards for every source of the registry.
+    With Ray initialized, a source's units are tokenized as Ray tasks over the cluster."""
+    if vocab_size <= 256:
+        raise ValueError(f"vocab_size {vocab_size} must be above 256 (the byte alphabet)")
+    dtype = dtype_for(vocab_size)
     registry = registry if registry is not None else SOURCES
     root = Path(root).expanduser().resolve() if root else cache_root()
     say = (lambda *a: None) if quiet else (lambda *a: print("[prepare]", *a, flush=True))
     built: list[str] = []
-    docs: dict[str, tuple[list[str], list[str]]] = {}
-    files: dict[str, Path] = {}
+    files: dict[str, tuple[Path, dict]] = {}
     missing: dict[str, str] = {}
     for src in registry.values():  # documents first: a source that cannot be built is left out
         start = time.perf_counter()
@@ -219,46 +224,31 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
             say(f"skipped {src.name}: {e}")
             continue
         if time.perf_counter() - start > 0.1:
-            say(f"{src.name}: documents built in {time.perf_counter() - start:.1f} s")
+            meta = files[src.name][1]
+            say(f"{src.name}: {meta['documents']:,} documents ({src.family}, {src.licence}; {meta['duplicates']:,} "
+                f"duplicates and {meta['dropped_contaminated']:,} contaminated dropped) in "
+                f"{time.perf_counter() - start:.1f} s")
     registry = {name: src for name, src in registry.items() if name in files}
 
-    def split_docs(src: Source):
-        if src.name not in docs:
-            docs[src.name] = _split(_documents(files[src.name]))
-            say(f"{src.name}: {sum(map(len, docs[src.name]))} documents ({src.family}, {src.licence})")
-        return docs[src.name]
-
-    tok_key = _key(PREP_VERSION, vocab_size, DECONTAMINATION, sorted((s.name, s.version) for s in registry.values()))
+    tok_key = _key(PREP_VERSION, vocab_size, DECONTAMINATION, DEDUP,
+                   sorted((s.name, s.version) for s in registry.values()))
     tok_dir = root / f"tokenizer-{tok_key}"
 
     def build_tokenizer(tmp: Path):
-        _train_tokenizer({src.name: split_docs(src)[0] for src in registry.values()}, vocab_size, tmp)
+        _train_tokenizer(files, vocab_size, tmp)
         say(f"trained a byte-level BPE tokenizer with {vocab_size} tokens")
     if _atomic_dir(tok_dir, build_tokenizer):
         built.append("tokenizer")
-    tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
 
     manifest = {"prep_version": PREP_VERSION, "vocab_size": vocab_size, "tokenizer": str(tok_dir), "sources": {},
                 "missing": missing}
     for src in registry.values():
-        entry = root / "tokens" / f"{src.name}-{_key(src.version)}-{tok_key}"
-
-        def build_tokens(tmp: Path, src=src):
-            train, val = split_docs(src)
-            stats = {"family": src.family, "tier": src.tier, "licence": src.licence, "origin": src.origin,
-                     "version": src.version,
-                     "dropped_contaminated": len(json.loads(files[src.name].with_suffix(".dropped.json").read_text()))}
-            for split, texts in (("train", train), ("val", val)):
-                arr = _encode(tok, texts)
-                np.save(tmp / f"{split}.npy", arr)
-                stats.update({f"documents_{split}": len(texts), f"tokens_{split}": int(arr.size),
-                              f"bytes_{split}": sum(len(t.encode()) for t in texts)})
-            (tmp / "stats.json").write_text(json.dumps(stats, indent=1))
-            say(f"{src.name}: tokenized {stats['tokens_train']:,} train and {stats['tokens_val']:,} held-out tokens")
-        if _atomic_dir(entry, build_tokens):
+        entry = root / "tokens" / f"{src.name}-{_key(src.version, unit_bytes)}-{tok_key}"
+        if not entry.exists():
+            _tokenize(src, *files[src.name], tok_dir, entry, dtype, unit_bytes, say)
             built.append(src.name)
         manifest["sources"][src.name] = {**json.loads((entry / "stats.json").read_text()), "dir": str(entry),
-                                         "documents": str(files[src.name])}
+                                         "documents": str(files[src.name][0])}
 
     text = json.dumps(manifest, indent=1, sort_keys=True)
     path = root / "manifests" / f"{_key(text)}.json"
@@ -270,7 +260,27 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
     return PreparedData(path, tuple(built))
 
 
-def main() -> None:
+def _tokenize(src: Source, docs: Path, meta: dict, tok_dir: Path, entry: Path, dtype, unit_bytes: int, say) -> None:
+    """A source's shards into `<entry>.partial` (kept across a kill: finished units are not
+    done again), then its stats, then the rename that makes the entry whole."""
+    partial = entry.with_name(entry.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    totals = tokenize_source(docs, tok_dir / "tokenizer.json", partial, dtype, meta["fallback"], unit_bytes, say,
+                             src.name)
+    stats = {"family": src.family, "tier": src.tier, "licence": src.licence, "origin": src.origin,
+             "version": src.version, "duplicates": meta["duplicates"],
+             "dropped_contaminated": meta["dropped_contaminated"], **totals}
+    (partial / "stats.json").write_text(json.dumps(stats, indent=1))
+    say(f"{src.name}: tokenized {stats['tokens_train']:,} train and {stats['tokens_val']:,} held-out tokens "
+        f"in {stats['shards']} shard{'s' * (stats['shards'] > 1)}")
+    try:
+        partial.rename(entry)
+    except OSError:
+        if not entry.exists():  # another process finished the same entry first: same bytes
+            raise
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary size (default 4096)")
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default $CODEMIX_CACHE or ~/.cache/codemix)")
@@ -279,7 +289,14 @@ def main() -> None:
     p.add_argument("--max-bad-fraction", type=float, default=None, metavar="F",
                    help="with --spec: the share of a source's records that may be malformed (skipped and named) "
                         "before the source is refused (default: the spec's max_bad_fraction, else 0.01)")
-    args = p.parse_args()
+    p.add_argument("--shard-mb", type=float, default=UNIT_BYTES / 2**20, metavar="MB",
+                   help=f"documents per token shard, in MB of text (default {UNIT_BYTES >> 20}); each shard is one "
+                        "task, so smaller shards spread a source over more workers")
+    p.add_argument("--ray", default=os.environ.get("RAY_ADDRESS", ""), metavar="ADDRESS",
+                   help="tokenize the shards as Ray tasks on this cluster (default $RAY_ADDRESS, set by `ray job "
+                        "submit`; 'local' starts one on this machine's cores; none: in this process). The shards are "
+                        "byte-identical either way")
+    args = p.parse_args(argv)
     registry, vocab = None, args.vocab_size
     try:
         if args.max_bad_fraction is not None and not (args.spec and 0 <= args.max_bad_fraction <= 1):
@@ -291,7 +308,13 @@ def main() -> None:
             if args.max_bad_fraction is not None:
                 spec = replace(spec, max_bad_fraction=args.max_bad_fraction)
             registry, vocab = spec.registry(), spec.vocab_size or args.vocab_size
-        data = prepare(vocab, args.cache, registry=registry)
+        if args.shard_mb <= 0:
+            raise ValueError(f"--shard-mb {args.shard_mb:g} must be positive")
+        if args.ray:
+            import ray
+            ray.init(address=None if args.ray == "local" else args.ray, include_dashboard=False,
+                     log_to_driver=False)
+        data = prepare(vocab, args.cache, registry=registry, unit_bytes=int(args.shard_mb * 2**20))
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     print(json.dumps(data.sources(), indent=1))

@@ -40,7 +40,7 @@ from trainers.data.sources import FAMILIES, Source
 
 TOP_KEYS = {"tokenizer", "sources", "max_bad_fraction"}
 SOURCE_KEYS = {"name", "family", "tier", "paths", "format", "field", "licence"}
-MAX_VOCAB = 65535  # token arrays are uint16 (uint32 with pretrained tokenizers: not yet)
+MAX_VOCAB = 2**32  # token ids are stored as uint16, or uint32 above 65,536 tokens (trainers.data.store)
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,8 @@ def _vocab(tokenizer, where: str) -> int:
                          "are not supported yet)")
     vocab = tokenizer["train"].get("vocab_size", 0)
     if not isinstance(vocab, int) or not 256 < vocab <= MAX_VOCAB:
-        raise ValueError(f"data spec {where}: vocab_size {vocab!r} must be an integer in (256, {MAX_VOCAB}] "
-                         "(token arrays are uint16)")
+        raise ValueError(f"data spec {where}: vocab_size {vocab!r} must be an integer in (256, {MAX_VOCAB:,}] "
+                         "(token ids are stored as uint32 at most)")
     return vocab
 
 

@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     sources = pd.DataFrame([{"source": name, "family": s["family"], "tier": s.get("tier") or "-",
                              "documents": s["documents_train"] + s["documents_val"],
                              "train_tokens": s["tokens_train"], "held_out_tokens": s["tokens_val"],
-                             "dropped (benchmark overlap)": s.get("dropped_contaminated", 0), "licence": s["licence"]}
+                             "dropped (benchmark overlap)": s.get("dropped_contaminated", 0),
+                             "duplicates": s.get("duplicates", 0), "shards": s.get("shards", 1), "licence": s["licence"]}
                             for name, s in data.sources().items()]).sort_values(["family", "tier", "source"])
     print(sources.to_markdown(index=False, intfmt=","))
     tiers = sources[sources.family == "text"].groupby("tier")["train_tokens"].sum()
