@@ -117,7 +117,8 @@ def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig], dry_run: bool = F
     gpu_plans(configs)  # a trial that fits no GPU is refused here, in one line
     for needs in {(c.eval_suite, c.eval_tasks, c.allow_code_execution): c for c in configs}.values():
         check_machine(needs)  # lm-eval's registry and the sandbox, once per distinct need
-    data = prepare(vocab_size=get_size(spec.base.model_size).vocab_size, registry=spec.registry())
+    data = prepare(vocab_size=get_size(spec.base.model_size).vocab_size, registry=spec.registry(),
+                   tokenizer=spec.tokenizer())
     for cfg in configs:
         cfg.check_data(data)
     if dry_run:

@@ -60,6 +60,10 @@ class SweepSpec:
         # The study's synthetic data was never released: it is always generated here.
         return {**remote_registry(self.languages, self.remote_documents), "synthetic_python": SOURCES["synthetic_python"]}
 
+    def tokenizer(self) -> str:
+        """A data spec's pretrained tokenizer (folder or hub id); "": a BPE trained on the data."""
+        return load_spec(self.data).tokenizer if is_spec(self.data) else ""
+
     def train_config(self, **point) -> TrainConfig:
         """One trial's config: the base with the trial's point (and any other field) replaced."""
         return replace(self.base, **point)
@@ -217,7 +221,10 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         data_spec = load_spec(args.data)
         args.data = str(data_spec.path)
         vocab = SIZES[base.model_size].vocab_size
-        if data_spec.vocab_size and data_spec.vocab_size != vocab:
+        if data_spec.tokenizer and data_spec.vocab_size > vocab:
+            raise ValueError(f"--data {Path(args.data).name}: tokenizer {data_spec.tokenizer} has "
+                             f"{data_spec.vocab_size:,} tokens but size {base.model_size}'s embedding holds {vocab:,}")
+        if not data_spec.tokenizer and data_spec.vocab_size and data_spec.vocab_size != vocab:
             raise ValueError(f"--data {Path(args.data).name}: its tokenizer has {data_spec.vocab_size} tokens but size "
                              f"{base.model_size} is built for {vocab}")
     if args.remote_documents < 1:

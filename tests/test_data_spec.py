@@ -120,7 +120,9 @@ BAD = [
     (lambda r: r["sources"][0].update(speed=3), "unknown key 'speed'"),
     (lambda r: r["sources"][1].update(name="my_news"), "source names repeat"),
     (lambda r: r.update(tokenizer={"train": {"vocab_size": 2**32 + 1}}), "vocab_size 4294967297 must be"),
-    (lambda r: r.update(tokenizer={"pretrained": "gpt2"}), "pretrained tokenizers are not supported yet"),
+    (lambda r: r.update(tokenizer={"pretrained": "./no-such-tokenizer"}), "tokenizer folder ./no-such-tokenizer does not"),
+    (lambda r: r.update(tokenizer={"pretrained": "news"}), "corpus/news' cannot be loaded"),
+    (lambda r: r.update(tokenizer={"trained": 512}), "tokenizer must be {train: {vocab_size: N}} or {pretrained"),
     (lambda r: r.update(sources=[]), "needs a non-empty list under 'sources'"),
 ]
 

@@ -47,15 +47,15 @@ def get_size(size: str) -> ModelSize:
     return SIZES[size]
 
 
-def model_config(size: str):
-    """A transformers.LlamaConfig for a named size."""
+def model_config(size: str, eos_id: int = 0):
+    """A transformers.LlamaConfig for a named size; `eos_id`: the tokenizer's end of text."""
     from transformers import LlamaConfig  # imported here: importing transformers costs seconds
     s = get_size(size)
     return LlamaConfig(
         vocab_size=s.vocab_size, hidden_size=s.d_model, intermediate_size=s.d_ff,
         num_hidden_layers=s.n_layers, num_attention_heads=s.n_heads, num_key_value_heads=s.n_heads,
         max_position_embeddings=s.seq_len, tie_word_embeddings=s.tie_embeddings,
-        bos_token_id=None, eos_token_id=0, pad_token_id=0)
+        bos_token_id=None, eos_token_id=eos_id, pad_token_id=eos_id)
 
 
 def parameter_count(size: str) -> int:

@@ -74,7 +74,8 @@ def throughput(spec: Path, cache: Path) -> dict:
         bare_s = time.perf_counter() - start
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            totals = tokenize_source(docs_file, tokenizer, Path(tmp), np.uint16, meta["fallback"], say=lambda *a: None)
+            totals = tokenize_source(docs_file, tokenizer, Path(tmp), np.uint16, data.eos_id, meta["fallback"],
+                                     say=lambda *a: None)
             ours_s = time.perf_counter() - start
         assert totals["tokens_train"] + totals["tokens_val"] == bare
         out = {"tokens": bare, "shards": totals["shards"], "bare_tokens_per_s": bare / bare_s,

@@ -33,6 +33,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from common.fetch import SourceUnavailable, cache_root
 from trainers.data.decontaminate import DECONTAMINATION, screen
+from trainers.data.pretrained import bytes_to_unicode, load_pretrained, save_pretrained_tokenizer
 from trainers.data.sources import FAMILIES, SOURCES, Source
 from trainers.data.store import Packed, dtype_for
 from trainers.data.tokenize import EOS, UNIT_BYTES, held_out, split_key, tokenize_source
@@ -59,6 +60,11 @@ class PreparedData:
     @property
     def tokenizer_dir(self) -> Path:
         return Path(self._m["tokenizer"])
+
+    @property
+    def eos_id(self) -> int:
+        """The id that ends every document (and the model's generation)."""
+        return self._m.get("eos_id", 0)
 
     def token_bytes(self) -> np.ndarray:
         return np.load(self.tokenizer_dir / "token_bytes.npy")
@@ -163,22 +169,9 @@ def _train_texts(path: Path, fallback: str | None, every: int):
                 yield text
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte <-> printable-character table, which ByteLevel BPE uses."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
-
-
 def _token_bytes(tok: Tokenizer) -> np.ndarray:
     """UTF-8 bytes each token stands for; special tokens count 0 and are left out of bpb."""
-    char_to_byte = {c: b for b, c in _bytes_to_unicode().items()}
+    char_to_byte = {c: b for b, c in bytes_to_unicode().items()}
     out = np.zeros(tok.get_vocab_size(), dtype=np.int32)
     for piece, idx in tok.get_vocab().items():
         if piece != EOS:
@@ -203,9 +196,14 @@ def _train_tokenizer(files: dict[str, tuple[Path, dict]], vocab_size: int, out: 
 
 
 def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str, Source] | None = None,
-            quiet: bool = False, unit_bytes: int = UNIT_BYTES) -> PreparedData:
-    """Build (or reuse) documents, tokenizer and token shards for every source of the registry.
-    With Ray initialized, a source's units are tokenized as Ray tasks over the cluster."""
+            quiet: bool = False, unit_bytes: int = UNIT_BYTES, tokenizer: str = "") -> PreparedData:
+    """Build (or reuse) documents, tokenizer and token shards for every source of the registry:
+    a byte-level BPE of `vocab_size` trained on them, or the `tokenizer` given (a folder or
+    hub id; trainers.data.pretrained). With Ray initialized, a source's units are tokenized
+    as Ray tasks over the cluster."""
+    pretrained = load_pretrained(tokenizer) if tokenizer else None
+    if pretrained is not None:
+        vocab_size = len(pretrained)
     if vocab_size <= 256:
         raise ValueError(f"vocab_size {vocab_size} must be above 256 (the byte alphabet)")
     dtype = dtype_for(vocab_size)
@@ -230,22 +228,31 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
                 f"{time.perf_counter() - start:.1f} s")
     registry = {name: src for name, src in registry.items() if name in files}
 
-    tok_key = _key(PREP_VERSION, vocab_size, DECONTAMINATION, DEDUP,
-                   sorted((s.name, s.version) for s in registry.values()))
+    if pretrained is not None:  # keyed by what it is, wherever it was loaded from
+        tok_key = _key(PREP_VERSION, hashlib.sha1(pretrained.backend_tokenizer.to_str().encode()).hexdigest())
+    else:
+        tok_key = _key(PREP_VERSION, vocab_size, DECONTAMINATION, DEDUP,
+                       sorted((s.name, s.version) for s in registry.values()))
     tok_dir = root / f"tokenizer-{tok_key}"
 
     def build_tokenizer(tmp: Path):
-        _train_tokenizer(files, vocab_size, tmp)
-        say(f"trained a byte-level BPE tokenizer with {vocab_size} tokens")
+        if pretrained is not None:
+            save_pretrained_tokenizer(pretrained, tmp)
+            say(f"tokenizer {tokenizer} ({vocab_size:,} tokens, ids as {dtype.name})")
+        else:
+            _train_tokenizer(files, vocab_size, tmp)
+            say(f"trained a byte-level BPE tokenizer with {vocab_size} tokens")
     if _atomic_dir(tok_dir, build_tokenizer):
         built.append("tokenizer")
+    eos = pretrained.eos_token_id if pretrained is not None else \
+        Tokenizer.from_file(str(tok_dir / "tokenizer.json")).token_to_id(EOS)
 
     manifest = {"prep_version": PREP_VERSION, "vocab_size": vocab_size, "tokenizer": str(tok_dir), "sources": {},
-                "missing": missing}
+                "missing": missing, "eos_id": eos}
     for src in registry.values():
         entry = root / "tokens" / f"{src.name}-{_key(src.version, unit_bytes)}-{tok_key}"
         if not entry.exists():
-            _tokenize(src, *files[src.name], tok_dir, entry, dtype, unit_bytes, say)
+            _tokenize(src, *files[src.name], tok_dir, entry, dtype, eos, unit_bytes, say)
             built.append(src.name)
         manifest["sources"][src.name] = {**json.loads((entry / "stats.json").read_text()), "dir": str(entry),
                                          "documents": str(files[src.name][0])}
@@ -260,13 +267,14 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
     return PreparedData(path, tuple(built))
 
 
-def _tokenize(src: Source, docs: Path, meta: dict, tok_dir: Path, entry: Path, dtype, unit_bytes: int, say) -> None:
+def _tokenize(src: Source, docs: Path, meta: dict, tok_dir: Path, entry: Path, dtype, eos: int, unit_bytes: int,
+              say) -> None:
     """A source's shards into `<entry>.partial` (kept across a kill: finished units are not
     done again), then its stats, then the rename that makes the entry whole."""
     partial = entry.with_name(entry.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
-    totals = tokenize_source(docs, tok_dir / "tokenizer.json", partial, dtype, meta["fallback"], unit_bytes, say,
-                             src.name)
+    totals = tokenize_source(docs, tok_dir / "tokenizer.json", partial, dtype, eos, meta["fallback"], unit_bytes,
+                             say, src.name)
     stats = {"family": src.family, "tier": src.tier, "licence": src.licence, "origin": src.origin,
              "version": src.version, "duplicates": meta["duplicates"],
              "dropped_contaminated": meta["dropped_contaminated"], **totals}
@@ -297,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
                         "submit`; 'local' starts one on this machine's cores; none: in this process). The shards are "
                         "byte-identical either way")
     args = p.parse_args(argv)
-    registry, vocab = None, args.vocab_size
+    registry, vocab, tokenizer = None, args.vocab_size, ""
     try:
         if args.max_bad_fraction is not None and not (args.spec and 0 <= args.max_bad_fraction <= 1):
             raise ValueError(f"--max-bad-fraction {args.max_bad_fraction:g} needs --spec and a value in [0, 1]")
@@ -307,14 +315,14 @@ def main(argv: list[str] | None = None) -> None:
             spec = load_spec(args.spec)
             if args.max_bad_fraction is not None:
                 spec = replace(spec, max_bad_fraction=args.max_bad_fraction)
-            registry, vocab = spec.registry(), spec.vocab_size or args.vocab_size
+            registry, vocab, tokenizer = spec.registry(), spec.vocab_size or args.vocab_size, spec.tokenizer
         if args.shard_mb <= 0:
             raise ValueError(f"--shard-mb {args.shard_mb:g} must be positive")
         if args.ray:
             import ray
             ray.init(address=None if args.ray == "local" else args.ray, include_dashboard=False,
                      log_to_driver=False)
-        data = prepare(vocab, args.cache, registry=registry, unit_bytes=int(args.shard_mb * 2**20))
+        data = prepare(vocab, args.cache, registry=registry, unit_bytes=int(args.shard_mb * 2**20), tokenizer=tokenizer)
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     print(json.dumps(data.sources(), indent=1))

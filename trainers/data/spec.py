@@ -6,6 +6,7 @@
 The format (README, "Your own data"):
 
     tokenizer: {train: {vocab_size: 4096}}    # optional; the model size's vocabulary by default
+                                              # or {pretrained: FOLDER_OR_HUB_ID}
     max_bad_fraction: 0.01                    # optional; malformed records a source may have
     sources:
       - name: my_news
@@ -35,8 +36,10 @@ from pathlib import Path
 import yaml
 
 from trainers.data.english import TIERS
+from trainers.data.pretrained import load_pretrained
 from trainers.data.readers import FORMATS, Malformed, first_record_has, read_documents
 from trainers.data.sources import FAMILIES, Source
+from trainers.data.store import dtype_for
 
 TOP_KEYS = {"tokenizer", "sources", "max_bad_fraction"}
 SOURCE_KEYS = {"name", "family", "tier", "paths", "format", "field", "licence"}
@@ -63,8 +66,9 @@ class SourceSpec:
 class DataSpec:
     path: Path
     sources: tuple[SourceSpec, ...]
-    vocab_size: int = 0          # 0: the model size's
+    vocab_size: int = 0          # 0: the model size's; a pretrained tokenizer's own
     max_bad_fraction: float = 0.01
+    tokenizer: str = ""          # a pretrained tokenizer's folder or hub id; "": train a BPE
 
     def registry(self) -> dict[str, Source]:
         return {s.name: Source(s.name, s.family, s.licence, f"{self.path.name}: {len(s.files)} files", s.version,
@@ -102,11 +106,11 @@ def load_spec(path: str | Path) -> DataSpec:
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
         raise ValueError(f"data spec {path.name}: source names repeat: {', '.join(sorted(names))}")
-    vocab = _vocab(raw.get("tokenizer"), path.name)
+    vocab, tokenizer = _tokenizer(raw.get("tokenizer"), path.name, path.parent)
     bad = raw.get("max_bad_fraction", 0.01)
     if not isinstance(bad, (int, float)) or not 0 <= bad <= 1:
         raise ValueError(f"data spec {path.name}: max_bad_fraction {bad!r} must be a number in [0, 1]")
-    return DataSpec(path, sources, vocab, float(bad))
+    return DataSpec(path, sources, vocab, float(bad), tokenizer)
 
 
 def _known(raw: dict, keys: set[str], where: str) -> None:
@@ -115,18 +119,30 @@ def _known(raw: dict, keys: set[str], where: str) -> None:
         raise ValueError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(keys))}")
 
 
-def _vocab(tokenizer, where: str) -> int:
+def _tokenizer(tokenizer, where: str, folder: Path) -> tuple[int, str]:
+    """(vocabulary size, pretrained tokenizer's folder or hub id): a BPE to train, or one to
+    load, loaded here once to check it (a relative folder is the spec's folder's)."""
     if tokenizer is None:
-        return 0
+        return 0, ""
+    if isinstance(tokenizer, dict) and set(tokenizer) == {"pretrained"} and isinstance(tokenizer["pretrained"], str):
+        ref = tokenizer["pretrained"]
+        local = (folder / ref).expanduser()
+        if local.is_dir():
+            ref = str(local.resolve())
+        elif ref.startswith(("/", "./", "../", "~")):
+            raise ValueError(f"data spec {where}: tokenizer folder {ref} does not exist")
+        tok = load_pretrained(ref)
+        dtype_for(len(tok))
+        return len(tok), ref
     if not isinstance(tokenizer, dict) or set(tokenizer) != {"train"} or not isinstance(tokenizer["train"], dict) \
             or set(tokenizer["train"]) - {"vocab_size"}:
-        raise ValueError(f"data spec {where}: tokenizer must be {{train: {{vocab_size: N}}}} (pretrained tokenizers "
-                         "are not supported yet)")
+        raise ValueError(f"data spec {where}: tokenizer must be {{train: {{vocab_size: N}}}} or "
+                         "{pretrained: FOLDER_OR_HUB_ID}")
     vocab = tokenizer["train"].get("vocab_size", 0)
     if not isinstance(vocab, int) or not 256 < vocab <= MAX_VOCAB:
         raise ValueError(f"data spec {where}: vocab_size {vocab!r} must be an integer in (256, {MAX_VOCAB:,}] "
                          "(token ids are stored as uint32 at most)")
-    return vocab
+    return vocab, ""
 
 
 def _source(raw, index: int, folder: Path) -> SourceSpec:

@@ -1,6 +1,6 @@
 """A source's documents into the token store, a unit at a time, as Ray tasks when Ray runs.
 
-    totals = tokenize_source(docs_file, tokenizer_file, folder, dtype, fallback)
+    totals = tokenize_source(docs_file, tokenizer_file, folder, dtype, eos_id, fallback)
 
 The documents file (one JSON `[id, text]` a line) is cut into units of about `unit_bytes`
 at line ends; unit k becomes shard k of each split (trainers.data.store), documents held
@@ -65,7 +65,7 @@ def _lines(docs_file: Path, start: int, end: int):
 
 
 def tokenize_unit(docs_file: str, start: int, end: int, tokenizer_file: str, folder: str, index: int,
-                  dtype: str, fallback: str | None) -> dict:
+                  dtype: str, eos: int, fallback: str | None) -> dict:
     """Unit `index` of a source: its train and held-out shards, then its record; the record
     if it was done before."""
     record = Path(folder) / f"unit-{index:05d}.json"
@@ -73,7 +73,6 @@ def tokenize_unit(docs_file: str, start: int, end: int, tokenizer_file: str, fol
         return json.loads(record.read_text())
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(tokenizer_file)
-    eos = tok.token_to_id(EOS)
     docs = {"train": [], "val": []}
     counts = {}
     for doc_id, text in _lines(Path(docs_file), start, end):
@@ -81,7 +80,8 @@ def tokenize_unit(docs_file: str, start: int, end: int, tokenizer_file: str, fol
     for split, texts in docs.items():
         arrays = []
         for b in range(0, len(texts), BATCH):
-            arrays += [np.array(e.ids + [eos], dtype=dtype) for e in tok.encode_batch(texts[b:b + BATCH])]
+            encoded = tok.encode_batch(texts[b:b + BATCH], add_special_tokens=False)  # no BOS: EOS ends each
+            arrays += [np.array(e.ids + [eos], dtype=dtype) for e in encoded]
         tokens = write_shard(Path(folder), split, index, arrays, np.dtype(dtype))
         counts.update({f"documents_{split}": len(texts), f"tokens_{split}": tokens,
                        f"bytes_{split}": sum(len(t.encode()) for t in texts)})
@@ -96,12 +96,12 @@ def _tokenize_task(*args) -> dict:
     return tokenize_unit(*args)
 
 
-def tokenize_source(docs_file: Path, tokenizer_file: Path, folder: Path, dtype: np.dtype, fallback: str | None,
-                    unit_bytes: int = UNIT_BYTES, say=print, name: str = "") -> dict:
+def tokenize_source(docs_file: Path, tokenizer_file: Path, folder: Path, dtype: np.dtype, eos: int,
+                    fallback: str | None, unit_bytes: int = UNIT_BYTES, say=print, name: str = "") -> dict:
     """Every unit of a source (on Ray's workers when Ray is initialized); the totals, with
     `shards` (units) and `dtype`."""
     units = plan_units(docs_file, unit_bytes)
-    args = [(str(docs_file), s, e, str(tokenizer_file), str(folder), i, np.dtype(dtype).name, fallback)
+    args = [(str(docs_file), s, e, str(tokenizer_file), str(folder), i, np.dtype(dtype).name, eos, fallback)
             for i, (s, e) in enumerate(units)]
     start, done, tokens, last = time.perf_counter(), 0, 0, 0.0
     totals: dict[str, int] = {}
