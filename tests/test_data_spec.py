@@ -115,7 +115,7 @@ BAD = [
     (lambda r: r["sources"][0].update(field="body"), "field 'body' is missing"),
     (lambda r: r["sources"][1].update(field="text"), "field 'text' is missing"),
     (lambda r: r["sources"][0].update(format="csv"), "unknown format 'csv'"),
-    (lambda r: r["sources"][0].update(paths=["s3://bucket/news/*.jsonl"]), "only local paths"),
+    (lambda r: r["sources"][0].update(paths=["gs://bucket/news/*.jsonl"]), "only local paths, s3:// and hf:// are"),
     (lambda r: r["sources"][0].pop("licence"), "licence is required"),
     (lambda r: r["sources"][0].update(speed=3), "unknown key 'speed'"),
     (lambda r: r["sources"][1].update(name="my_news"), "source names repeat"),

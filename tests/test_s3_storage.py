@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import _free_port, _wait_for
@@ -90,3 +91,43 @@ def test_an_s3_storage_without_a_tracking_server_is_refused_in_one_line(s3):
                           timeout=120)
     assert done.returncode == 2 and "set MLFLOW_TRACKING_URI" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _upload(s3, folder: Path, prefix: str) -> None:
+    import boto3
+    client = boto3.client("s3", endpoint_url=s3["endpoint"], region_name="us-east-1",
+                          aws_access_key_id="codemix-test", aws_secret_access_key="codemix-test")
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(folder)}")
+
+
+def test_a_data_spec_reads_its_files_from_s3_as_from_a_folder(s3, tmp_path, monkeypatch):
+    """The spec corpus in every format, once from a folder and once from the bucket: the same
+    documents, so the same shards, byte for byte; a bucket that is not there is one line."""
+    import yaml
+    from test_data_spec import write_corpus
+    from trainers.data.prepare import prepare
+    from trainers.data.spec import load_spec
+    raw = write_corpus(tmp_path / "corpus")
+    _upload(s3, tmp_path / "corpus", "corpora")
+    (tmp_path / "corpus" / "local.yaml").write_text(yaml.safe_dump(raw))
+    remote = {**raw, "sources": [{**s, "paths": [f"s3://{BUCKET}/corpora/{p}" for p in s["paths"]]}
+                                 for s in raw["sources"]]}
+    (tmp_path / "remote.yaml").write_text(yaml.safe_dump(remote))
+    for key, value in s3["env"].items():
+        monkeypatch.setenv(key, value)
+    local = prepare(512, tmp_path / "a", registry=load_spec(tmp_path / "corpus" / "local.yaml").registry(), quiet=True)
+    spec = load_spec(tmp_path / "remote.yaml")
+    assert all(f.startswith(f"s3://{BUCKET}/corpora/") for s in spec.sources for f in s.files)
+    bucket = prepare(512, tmp_path / "b", registry=spec.registry(), quiet=True)
+    for name in local.sources():
+        for split in ("train", "val"):
+            assert np.array_equal(np.asarray(bucket.tokens(name, split)), np.asarray(local.tokens(name, split)))
+    remote["sources"][0]["paths"] = ["s3://no-such-bucket/news/*.jsonl"]
+    (tmp_path / "remote.yaml").write_text(yaml.safe_dump(remote))
+    done = subprocess.run([sys.executable, "-m", "trainers.data.prepare", "--spec", str(tmp_path / "remote.yaml"),
+                           "--cache", str(tmp_path / "c")], cwd=ROOT, env=s3["env"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-2000:]
+    assert "s3://no-such-bucket is not there" in done.stderr

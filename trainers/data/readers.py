@@ -18,8 +18,9 @@ import gzip
 import io
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
+
+from trainers.data.files import name, open_random, open_stream
 
 FORMATS = ("jsonl", "parquet", "text")
 SHOWN = 5  # malformed records named in the report
@@ -55,12 +56,13 @@ class Malformed:
                              f"(over {max_fraction:.1%}; --max-bad-fraction), first {'; '.join(self.first)}")
 
 
-def _open(path: Path):
-    """A file's bytes, gunzipped when it ends in .gz."""
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+def _open(path: str):
+    """A file's bytes (local, s3:// or hf://), gunzipped when it ends in .gz."""
+    stream = open_stream(path)
+    return gzip.open(stream, "rb") if str(path).endswith(".gz") else stream
 
 
-def _jsonl(path: Path, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
+def _jsonl(path: str, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
     with _open(path) as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
@@ -79,23 +81,28 @@ def _jsonl(path: Path, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
             if not isinstance(text, str):
                 bad.add(where, f"no string field {key!r}")
                 continue
-            yield f"{path.name}/{number}", text
+            yield f"{name(path)}/{number}", text
 
 
-def _parquet(path: Path, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
+def _parquet(path: str, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
     import pyarrow.parquet as pq
+    with open_random(path) as f:
+        yield from _rows(pq.ParquetFile(f), path, key, bad)
+
+
+def _rows(table, path: str, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
     row = 0
-    for batch in pq.ParquetFile(path).iter_batches(columns=[key], batch_size=1024):
+    for batch in table.iter_batches(columns=[key], batch_size=1024):
         for text in batch.column(0).to_pylist():
             row += 1
             bad.records += 1
             if not isinstance(text, str):
                 bad.add(f"{path}:row {row}", f"{key!r} is not a string")
                 continue
-            yield f"{path.name}/{row}", text
+            yield f"{name(path)}/{row}", text
 
 
-def _text(path: Path, bad: Malformed) -> Iterator[tuple[str, str]]:
+def _text(path: str, bad: Malformed) -> Iterator[tuple[str, str]]:
     bad.records += 1
     try:
         with _open(path) as f:
@@ -103,13 +110,14 @@ def _text(path: Path, bad: Malformed) -> Iterator[tuple[str, str]]:
     except UnicodeDecodeError:
         bad.add(str(path), "not UTF-8")
         return
-    yield path.name, text
+    yield name(path), text
 
 
-def read_documents(files: list[Path], fmt: str, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
-    """(doc_id, text) of every readable record of the files, in order; `fmt` "" by suffix."""
+def read_documents(files: list[str], fmt: str, key: str, bad: Malformed) -> Iterator[tuple[str, str]]:
+    """(doc_id, text) of every readable record of the files (paths or URIs), in order; `fmt`
+    "" by suffix."""
     for path in files:
-        kind = fmt or format_of(path.name)
+        kind = fmt or format_of(name(path))
         if kind == "jsonl":
             yield from _jsonl(path, key, bad)
         elif kind == "parquet":
@@ -118,12 +126,13 @@ def read_documents(files: list[Path], fmt: str, key: str, bad: Malformed) -> Ite
             yield from _text(path, bad)
 
 
-def first_record_has(path: Path, fmt: str, key: str) -> bool:
+def first_record_has(path: str, fmt: str, key: str) -> bool:
     """Whether a file's records carry the field (checked on its schema or first record)."""
-    kind = fmt or format_of(path.name)
+    kind = fmt or format_of(name(path))
     if kind == "parquet":
         import pyarrow.parquet as pq
-        return key in pq.ParquetFile(path).schema_arrow.names
+        with open_random(path) as f:
+            return key in pq.ParquetFile(f).schema_arrow.names
     if kind == "jsonl":
         with _open(path) as f:
             for line in f:

@@ -12,7 +12,7 @@ The format (README, "Your own data"):
       - name: my_news
         family: text                          # text | web_code | markup | code_adjacent | synthetic
         tier: news                            # text only, optional: encyclopedic | news | speeches | literature
-        paths: ["/data/news/*.jsonl.gz"]      # local globs (relative to the spec's folder)
+        paths: ["/data/news/*.jsonl.gz"]      # local globs (relative to the spec's folder), s3://, hf://
         format: jsonl                         # jsonl | parquet | text (one document per file); default by suffix
         field: text                           # the key or column holding the document (jsonl, parquet)
         licence: "CC BY 4.0"
@@ -26,7 +26,6 @@ and field: changing a file re-prepares that source.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from trainers.data.english import TIERS
+from trainers.data.files import expand, stat
 from trainers.data.pretrained import load_pretrained
 from trainers.data.readers import FORMATS, Malformed, first_record_has, read_documents
 from trainers.data.sources import FAMILIES, Source
@@ -50,7 +50,7 @@ MAX_VOCAB = 2**32  # token ids are stored as uint16, or uint32 above 65,536 toke
 class SourceSpec:
     name: str
     family: str
-    files: tuple[Path, ...]
+    files: tuple[str, ...]     # local paths or s3:// / hf:// URIs (trainers.data.files)
     format: str        # "" : by each file's suffix
     field: str
     licence: str
@@ -58,7 +58,7 @@ class SourceSpec:
 
     @property
     def version(self) -> str:
-        stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in self.files]
+        stats = [(p, *stat(p)) for p in self.files]
         return hashlib.sha1(json.dumps([stats, self.format, self.field]).encode()).hexdigest()[:16]
 
 
@@ -166,12 +166,12 @@ def _source(raw, index: int, folder: Path) -> SourceSpec:
         paths = [paths]
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
         raise ValueError(f"{where}: paths must be a list of file globs")
-    files: list[Path] = []
+    files: list[str] = []
     for pattern in paths:
-        if "://" in pattern:
-            raise ValueError(f"{where}: {pattern!r}: only local paths are read so far (s3:// and hf:// are not yet)")
-        full = str((folder / Path(pattern).expanduser()))
-        found = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+        try:
+            found = expand(pattern, folder)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
         if not found:
             raise ValueError(f"{where}: {pattern!r} matches no file")
         files.extend(found)
