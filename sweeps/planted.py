@@ -2,6 +2,7 @@
 
     python -m sweeps.planted --optimum 0.3                          # a grid at 0.05 over [0, 1]
     python -m sweeps.planted --optimum 0.3 --search optuna --asha --trials 24 --noise 0.01
+    python -m sweeps.planted --optimum-mixture text:0.5,web_code:0.3,markup:0.2 --trials 48
 
 Ray Tune, Optuna, ASHA, the optimum's fit and interval and MLflow all run as in a real sweep;
 only the trial is a known curve over the code ratio instead of a Train job. Like a training
@@ -14,6 +15,14 @@ the end, which is what ASHA assumes.
 The last line printed is one JSON object: `optimum`, `low`, `high` (the located optimum and
 its 95% interval), `budget` (steps trained over all trials), `grid_budget` (what a grid at
 `--resolution` with the same seeds would train), `planted`, `error` (|optimum - planted|).
+
+With `--optimum-mixture` the answer is a mixture over every part named (sweeps/simplex.py):
+the trials are a Dirichlet swarm around the even mixture, each reporting `planted_loss =
+3 + sum_i w_i (share_i + 0.02)^-0.5 + decay / sqrt(step)` (a power law per part, the form
+the mixing-law papers fit), with `w_i` set so that its minimum on the simplex is the planted
+mixture; the mixture laws are fitted, scored and searched (sweeps/mixture_law.py) as after a
+real mixture search. The last line: `mixture`, `low`, `high` (per part), `law`, `budget`,
+`planted` and `l1` (the L1 distance from proposal to planted mixture).
 """
 
 from __future__ import annotations
@@ -34,6 +43,27 @@ from sweeps.metrics import FINAL
 METRIC = "planted_loss"
 
 
+BETA, FLOOR = 0.5, 0.02  # the planted mixing law: sum_i w_i (share_i + FLOOR)^-BETA
+
+
+def planted_mixture_loss(shares: np.ndarray, optimum: np.ndarray) -> np.ndarray:
+    """The planted mixing law, whose minimum over the simplex is `optimum` (Lagrange: each
+    part's marginal loss equal, (x_i + FLOOR) proportional to w_i^(1/(1+BETA)))."""
+    w = (np.asarray(optimum) + FLOOR) ** (BETA + 1)
+    return 3.0 + (w * (np.asarray(shares) + FLOOR) ** -BETA).sum(-1)
+
+
+def planted_mixture_trial(point: dict, base: dict) -> None:
+    config = {**base, **point}
+    shares = np.array(config["mixtures"][config["mixture"]])
+    rng = np.random.default_rng([config["seed"], *(int(round(s * 1e9)) for s in shares)])
+    offset = rng.normal(0.0, config["noise"])
+    level = float(planted_mixture_loss(shares, np.array(config["optimum_mixture"])))
+    for step in range(1, config["steps"] + 1):
+        value = level + config["decay"] / np.sqrt(step) + offset + rng.normal(0.0, config["noise"] / 4)
+        tune.report({"step": step, METRIC: float(value), **({FINAL: True} if step == config["steps"] else {})})
+
+
 def planted_trial(point: dict, base: dict) -> None:
     config = {**base, **point}
     r, steps = config["code_ratio"], config["steps"]
@@ -50,7 +80,12 @@ def planted_trial(point: dict, base: dict) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sweeps.planted", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--optimum", type=float, required=True, help="the planted best code ratio, in [0, 1]")
+    p.add_argument("--optimum", type=float, help="the planted best code ratio, in [0, 1]")
+    p.add_argument("--optimum-mixture", metavar="PART:SHARE,...",
+                   help="instead: the planted best mixture over these parts (shares adding up to 1); the search is "
+                        "a Dirichlet swarm of --trials mixtures and the answer a fitted mixture law's optimum")
+    p.add_argument("--concentration", type=float, default=0.0,
+                   help="the swarm's Dirichlet concentration around the even mixture (default: the number of parts)")
     p.add_argument("--noise", type=float, default=0.01, help="standard deviation of a trial's offset (default 0.01)")
     p.add_argument("--curvature", type=float, default=1.0, help="depth of the bowl around the optimum (default 1)")
     p.add_argument("--search", choices=("grid", "optuna"), default="grid")
@@ -68,6 +103,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def check(args: argparse.Namespace) -> None:
+    if (args.optimum is None) == (args.optimum_mixture is None):
+        raise ValueError("give --optimum (a code ratio) or --optimum-mixture (PART:SHARE,...), one of them")
+    if args.optimum_mixture is not None:
+        _planted_mixture(args)
+        if args.search != "grid" or args.asha:
+            raise ValueError("--optimum-mixture searches with a Dirichlet swarm; --search optuna and --asha are not "
+                             "yet offered over the simplex")
+        from sweeps.mixture_law import min_trials
+        parts = len(_planted_mixture(args))
+        if args.trials < min_trials(parts):
+            raise ValueError(f"--trials {args.trials} is too few to fit mixture laws over {parts} parts "
+                             f"(at least {min_trials(parts)})")
+        return
     if not 0.0 <= args.optimum <= 1.0:
         raise ValueError(f"--optimum {args.optimum} is outside [0, 1]")
     if args.noise < 0 or args.steps < 1 or args.seeds < 1 or not 0 < args.resolution <= 0.5:
@@ -78,8 +126,59 @@ def check(args: argparse.Namespace) -> None:
         raise ValueError(f"--trials {args.trials} is too few: at least 3 and at least --seeds ({args.seeds})")
 
 
+def _planted_mixture(args) -> dict[str, float]:
+    from sweeps.simplex import parse_parts
+    from trainers.data.mixture import parse_shares
+    shares = parse_shares(args.optimum_mixture, "--optimum-mixture", "PART:SHARE")
+    parse_parts(",".join(shares))
+    if any(not 0 <= s <= 1 for s in shares.values()) or abs(sum(shares.values()) - 1) > 1e-6:
+        raise ValueError(f"--optimum-mixture shares must be in [0, 1] and add up to 1 ({args.optimum_mixture})")
+    return shares
+
+
+def run_mixture(args: argparse.Namespace) -> dict:
+    """A planted mixture search: swarm, Tune, MLflow, then the laws on the parent run."""
+    from sweeps.mixture_summary import log_mixture_summary, summarise_mixtures
+    from sweeps.plan import Axis
+    from sweeps.runner import run_sweep
+    from sweeps.simplex import dirichlet_swarm, label
+    planted = _planted_mixture(args)
+    parts = tuple(planted)
+    bounds = np.array([[0.0, 1.0]] * len(parts))
+    seeds = tuple(range(args.seed, args.seed + args.seeds))
+    swarm = dirichlet_swarm(np.full(len(parts), 1 / len(parts)), args.trials // len(seeds), bounds,
+                            args.concentration or float(len(parts)), args.seed)
+    mixtures = {}
+    for point in swarm:
+        mixtures.setdefault(label(dict(zip(parts, point, strict=True))), point.tolist())
+    storage = Path(args.storage).expanduser().resolve()
+    storage.mkdir(parents=True, exist_ok=True)
+    spec = SweepSpec(experiment=args.experiment, preset="planted", seeds=seeds, search="grid", trials=0, storage=storage,
+                     tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}",
+                     resume=False, dry_run=False, metric=METRIC, mode="min")
+    base = {"optimum_mixture": [planted[p] for p in parts], "mixtures": mixtures, "noise": args.noise,
+            "decay": 1.0, "steps": args.steps, "mixture": next(iter(mixtures)), "seed": seeds[0]}
+    params = {"planted_mixture": args.optimum_mixture, "parts": ",".join(parts), "noise": args.noise,
+              "steps": args.steps, "seeds": args.seeds, "search": "dirichlet", "trials": len(mixtures) * len(seeds),
+              "concentration": args.concentration or float(len(parts)), "metric": METRIC, "axis": "mixture"}
+    df, _, run_id = run_sweep(spec, None, [Axis("mixture", tuple(mixtures))], trainable=planted_mixture_trial,
+                              base=base, params=params, concurrency=args.concurrency)
+    answer = summarise_mixtures(df, parts, mixtures, METRIC, "min", bounds, seed=args.seed)
+    log_mixture_summary(answer, parts, run_id, spec.tracking_uri)
+    import mlflow
+    budget = mlflow.MlflowClient(spec.tracking_uri).get_run(run_id).data.metrics["budget_steps"]
+    l1 = sum(abs(answer["mixture"][p] - planted[p]) for p in parts)
+    return {"mixture": answer["mixture"], "low": answer["low"], "high": answer["high"], "law": answer["law"],
+            "law_spearman": answer["scores"][answer["law"]]["spearman"], "budget": int(budget), "planted": planted,
+            "l1": l1, "finished_trials": len(df), "parent_run_id": run_id,
+            "sentence": f"proposed {', '.join(f'{p} {s:.2f}' for p, s in answer['mixture'].items())} "
+                        f"({answer['law']} law; L1 {l1:.3f} from the planted mixture)"}
+
+
 def run(args: argparse.Namespace) -> dict:
     """Run one planted sweep; return what the last line prints."""
+    if args.optimum_mixture is not None:
+        return run_mixture(args)
     from sweeps.plan import Axis
     from sweeps.runner import run_sweep  # Ray and MLflow load after the arguments are checked
     storage = Path(args.storage).expanduser().resolve()

@@ -46,7 +46,28 @@ def test_optuna_with_asha_finds_it_for_less_than_the_grid(tmp_path):
     assert len(children) == 16
 
 
+def test_a_dirichlet_swarm_finds_a_planted_mixture(tmp_path):
+    """Four parts, the planted mixture far from the even one the swarm is drawn around (L1 0.7):
+    the fitted law's proposal lands near it, and the parent run holds the answer."""
+    planted_mix = {"text": 0.6, "web_code": 0.25, "markup": 0.1, "code_adjacent": 0.05}
+    r = last_json(planted("--optimum-mixture", ",".join(f"{p}:{s}" for p, s in planted_mix.items()), "--trials", "32",
+                          "--steps", "3", "--noise", "0.002", tmp_path=tmp_path))
+    assert r["finished_trials"] == 32 and r["budget"] == 32 * 3
+    assert abs(sum(r["mixture"].values()) - 1) < 1e-9 and r["l1"] < 0.2, r
+    assert all(r["low"][p] <= r["mixture"][p] <= r["high"][p] for p in planted_mix)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parent = client.get_run(r["parent_run_id"])
+    assert parent.data.params["mixture_law"] == r["law"]
+    assert parent.data.metrics["best_share_web_code"] == pytest.approx(r["mixture"]["web_code"])
+    assert {f"law_{law}_spearman" for law in ("linear", "log_linear", "lightgbm", "gp", "dml")} <= set(parent.data.metrics)
+    assert {"best_mixture.json", "metric_vs_share.png"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
 @pytest.mark.parametrize("args, named", [
+    (["--optimum-mixture", "text:0.5,prose:0.5"], "unknown part 'prose'"),
+    (["--optimum-mixture", "text:0.5,web_code:0.4"], "add up to 1"),
+    (["--optimum-mixture", "text:0.5,web_code:0.5", "--trials", "4"], "too few to fit mixture laws"),
+    (["--optimum-mixture", "text:0.5,web_code:0.5", "--optimum", "0.3"], "one of them"),
     (["--optimum", "1.5"], "outside [0, 1]"),
     (["--optimum", "0.3", "--asha"], "add --search optuna"),
     (["--optimum", "0.3", "--search", "optuna", "--trials", "2"], "too few"),

@@ -1,0 +1,124 @@
+"""Mixtures over every part at once: the parts, their bounds, points sampled on the simplex,
+and a mixture as a trial's config fields.
+
+    parts = parse_parts("text/encyclopedic,text/news,web_code,markup")
+    bounds = parse_bounds("web_code:0-0.5", parts)                   # others [0, 1]
+    swarm = dirichlet_swarm(prior, 48, bounds, concentration=4.0, seed=0)   # (48, 4), rows sum to 1
+    fields = to_fields(dict(zip(parts, swarm[0])))   # code_ratio, code_mix, synthetic_share, text_mix
+
+A part is a family (`text`, `web_code`, `markup`, `code_adjacent`, `synthetic`) or a text
+tier (`text/encyclopedic`, ...). The parts named are the whole mixture: a family or tier not
+named gets no tokens. The swarm is RegMix's and Olmix's: Dirichlet draws around a prior
+mixture (the parts' natural shares by default), `concentration` times the prior as the
+Dirichlet's parameters (small: spread over the simplex; large: close to the prior), kept
+when inside the bounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainers.data.english import TIERS
+from trainers.data.sources import CODE_FAMILIES
+
+PARTS = ("text", *(f"text/{t}" for t in TIERS), *CODE_FAMILIES)
+
+
+def parse_parts(text: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    for p in parts:
+        if p not in PARTS:
+            raise ValueError(f"unknown part {p!r}; parts: {', '.join(PARTS)}")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"--parts names a part twice: {text}")
+    if "text" in parts and any(p.startswith("text/") for p in parts):
+        raise ValueError("--parts: name the text family or its tiers, not both")
+    if len(parts) < 2:
+        raise ValueError(f"--parts needs at least two parts to mix, got {text!r}")
+    return parts
+
+
+def parse_bounds(text: str, parts: tuple[str, ...]) -> np.ndarray:
+    """'web_code:0-0.5,markup:0.05-0.3' -> (len(parts), 2) lower and upper shares; [0, 1] unless named.
+    Refused when no mixture fits them."""
+    bounds = np.array([[0.0, 1.0]] * len(parts))
+    for item in filter(None, (b.strip() for b in text.split(","))):
+        part, _, span = item.partition(":")
+        low, _, high = span.partition("-")
+        if part not in parts:
+            raise ValueError(f"--bounds names {part!r}, which is not among --parts ({', '.join(parts)})")
+        try:
+            lo, hi = float(low), float(high)
+        except ValueError:
+            raise ValueError(f"--bounds entry {item!r} is not PART:LOW-HIGH") from None
+        if not 0 <= lo <= hi <= 1:
+            raise ValueError(f"--bounds {item}: need 0 <= low <= high <= 1")
+        bounds[parts.index(part)] = lo, hi
+    if bounds[:, 0].sum() > 1 + 1e-9 or bounds[:, 1].sum() < 1 - 1e-9:
+        raise ValueError(f"--bounds leave no feasible mixture: the lows add up to {bounds[:, 0].sum():g} and the "
+                         f"highs to {bounds[:, 1].sum():g} (shares must add up to 1)")
+    return bounds
+
+
+def inside(points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    return np.all((points >= bounds[:, 0] - 1e-12) & (points <= bounds[:, 1] + 1e-12), axis=-1)
+
+
+def dirichlet_swarm(prior: np.ndarray, n: int, bounds: np.ndarray, concentration: float, seed: int,
+                    max_draws: int = 2_000_000) -> np.ndarray:
+    """n mixtures drawn from Dirichlet(concentration x prior) within the bounds, in draw order."""
+    prior = np.asarray(prior, dtype=float)
+    if not inside(prior, bounds):
+        raise ValueError("the prior mixture (" + ", ".join(f"{p:.3f}" for p in prior) + ") is outside --bounds")
+    alpha = concentration * np.maximum(prior, 1e-3)
+    rng = np.random.default_rng(seed)
+    kept, drawn = [], 0
+    while sum(len(k) for k in kept) < n:
+        batch = rng.dirichlet(alpha, size=max(1024, 4 * n))
+        drawn += len(batch)
+        kept.append(batch[inside(batch, bounds)])
+        if drawn > max_draws:
+            raise ValueError(f"--bounds keep too few Dirichlet draws around the prior (concentration {concentration:g}):"
+                             " widen them or lower --concentration")
+    return np.concatenate(kept)[:n]
+
+
+def uniform_in_bounds(n: int, bounds: np.ndarray, seed: int) -> np.ndarray:
+    """About n mixtures spread evenly over the feasible part of the simplex (Dirichlet(1))."""
+    rng = np.random.default_rng(seed)
+    points = rng.dirichlet(np.ones(len(bounds)), size=n)
+    return points[inside(points, bounds)]
+
+
+def to_fields(mixture: dict[str, float]) -> dict:
+    """A mixture over parts as the trial config's fields: code_ratio, code_mix (web/markup/
+    code-adjacent shares of the non-synthetic code), synthetic_share (of the code) and
+    text_mix (tiers' shares of the text)."""
+    shares = {p: max(0.0, float(s)) for p, s in mixture.items()}
+    total = sum(shares.values())
+    shares = {p: s / total for p, s in shares.items()}
+    code = sum(shares.get(f, 0.0) for f in CODE_FAMILIES)
+    synthetic = shares.get("synthetic", 0.0)
+    plain = {f: shares.get(f, 0.0) for f in CODE_FAMILIES if f != "synthetic"}
+    fields = {"code_ratio": round(code, 6), "synthetic_share": round(synthetic / code, 6) if code > 0 else 0.0}
+    if sum(plain.values()) > 0:
+        fields["code_mix"] = _shares_text({f: s / sum(plain.values()) for f, s in plain.items()})
+    tiers = {t: shares.get(f"text/{t}", 0.0) for t in TIERS}
+    text = sum(tiers.values())
+    fields["text_mix"] = _shares_text({t: s / text for t, s in tiers.items()}) if text > 0 else ""
+    return fields
+
+
+def _shares_text(shares: dict[str, float]) -> str:
+    """Shares written with 6 decimals, the last absorbing the rounding, so they add up to 1."""
+    names = list(shares)
+    values = [round(shares[n], 6) for n in names]
+    values[-1] = round(1.0 - sum(values[:-1]), 6)
+    return ",".join(f"{n}:{v:g}" for n, v in zip(names, values, strict=True))
+
+
+def label(mixture: dict[str, float]) -> str:
+    """A compact name: each part's short name and percent, `enc40-news10-web30-mark20`."""
+    short = {"text/encyclopedic": "enc", "text/news": "news", "text/speeches": "speech", "text/literature": "lit",
+             "text": "text", "web_code": "web", "markup": "mark", "code_adjacent": "adj", "synthetic": "syn"}
+    return "-".join(f"{short[p]}{100 * s:.0f}" for p, s in mixture.items())

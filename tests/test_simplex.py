@@ -1,0 +1,69 @@
+"""Mixtures over every part (sweeps/simplex.py) and the laws fitted to them (sweeps/mixture_law.py):
+a mixture becomes the config fields that give it back; the swarm stays in its bounds; bounds
+no mixture meets are refused; a law fitted on a planted mixing law ranks held-out trials and
+proposes near the planted optimum."""
+
+import numpy as np
+import pytest
+
+from sweeps.mixture_law import best_law, propose, score_laws
+from sweeps.planted import planted_mixture_loss
+from sweeps.simplex import dirichlet_swarm, parse_bounds, parse_parts, to_fields
+from trainers.data.mixture import Mixture
+
+PARTS = ("text/encyclopedic", "text/news", "web_code", "markup", "synthetic")
+
+
+def test_a_mixture_becomes_the_config_fields_that_give_it_back():
+    shares = dict(zip(PARTS, (0.3, 0.2, 0.25, 0.15, 0.1), strict=True))
+    fields = to_fields(shares)
+    weights = Mixture.build(fields["code_ratio"], fields["synthetic_share"], fields["code_mix"],
+                            fields["text_mix"]).parts()
+    assert weights["text/encyclopedic"] == pytest.approx(0.3) and weights["text/news"] == pytest.approx(0.2)
+    assert weights["web_code"] == pytest.approx(0.25) and weights["synthetic"] == pytest.approx(0.1)
+    assert weights["code_adjacent"] == 0 and weights["text/literature"] == 0
+    assert to_fields({"text": 1.0, "web_code": 0.0})["code_ratio"] == 0.0
+
+
+def test_the_swarm_stays_inside_its_bounds():
+    parts = parse_parts("text,web_code,markup,code_adjacent")
+    bounds = parse_bounds("web_code:0.1-0.3,markup:0-0.1", parts)
+    swarm = dirichlet_swarm(np.array([0.6, 0.2, 0.05, 0.15]),
+                            64, bounds, concentration=4.0, seed=0)
+    assert swarm.shape == (64, 4) and np.allclose(swarm.sum(1), 1)
+    assert (swarm[:, 1] >= 0.1).all() and (swarm[:, 1] <= 0.3).all() and (swarm[:, 2] <= 0.1).all()
+    assert len({tuple(p) for p in swarm}) == 64
+
+
+@pytest.mark.parametrize("parts, bounds, named", [
+    ("text,prose", "", "unknown part 'prose'"),
+    ("text,text/news", "", "not both"),
+    ("text", "", "at least two parts"),
+    ("text,web_code", "text:0.7-1,web_code:0.5-1", "no feasible mixture"),
+    ("text,web_code", "markup:0-0.5", "not among --parts"),
+])
+def test_bad_parts_and_bounds_are_one_line(parts, bounds, named):
+    with pytest.raises(ValueError, match=named):
+        parse_bounds(bounds, parse_parts(parts))
+
+
+def test_a_prior_outside_the_bounds_is_refused():
+    bounds = parse_bounds("web_code:0-0.2", ("text", "web_code"))
+    with pytest.raises(ValueError, match="outside --bounds"):
+        dirichlet_swarm(np.array([0.5, 0.5]), 8, bounds, 4.0, 0)
+
+
+def test_a_law_fitted_on_a_planted_mixing_law_proposes_near_its_optimum():
+    optimum = np.array([0.5, 0.3, 0.15, 0.05])
+    bounds = np.array([[0.0, 1.0]] * 4)
+    X = dirichlet_swarm(np.full(4, 0.25), 40, bounds, 4.0, seed=1)
+    y = planted_mixture_loss(X, optimum) + np.random.default_rng(0).normal(0, 0.002, len(X))
+    scores = score_laws(X, y)
+    law = best_law(scores)
+    assert scores[law]["spearman"] > 0.9
+    proposal, predicted = propose(law, X, y, bounds)
+    assert np.abs(proposal - optimum).sum() < 0.15
+    # The law's own value at its minimum: near the truth, and optimistic (a searched minimum is).
+    assert predicted == pytest.approx(planted_mixture_loss(optimum, optimum), abs=0.1)
+    with pytest.raises(ValueError, match="too few"):
+        score_laws(X[:5], y[:5])
