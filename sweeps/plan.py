@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 
 from sweeps import store
+from sweeps.simplex import parse_label, to_fields
 from sweeps.spec import SweepSpec
 from trainers.config import TrainConfig, check_machine
 from trainers.data.prepare import PreparedData, prepare
@@ -41,8 +42,14 @@ CODE_SOURCES = {"web_code": {"code_mix": "web_code:1", "synthetic_share": 0.0},
 
 
 def derived(config: dict) -> dict:
-    """A trial's config with the training fields its named axes stand for filled in."""
-    return {**config, **CODE_SOURCES[config["code_source"]]} if "code_source" in config else config
+    """A trial's config with the training fields its named axes stand for filled in: a code
+    source's code mix, a mixture's code ratio, code and text mixes (and each part's share)."""
+    if "code_source" in config:
+        return {**config, **CODE_SOURCES[config["code_source"]]}
+    if "mixture" in config:
+        shares = parse_label(config["mixture"])
+        return {**config, **to_fields(shares), **{f"share_{p.replace('/', '_')}": s for p, s in shares.items()}}
+    return config
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
     sys.exit(run_script(__doc__, "codemix-ratio", add_flags, axes, argv))
 
 `add_flags(parser)` adds the script's own flags; `axes(args, spec)` turns them into the
-sweep's axes (the first is where the optimum is located) or raises ValueError with one line.
+sweep's axes (the first is where the optimum is located) or raises ValueError with one line;
+`finish(args, spec, df, run_id)`, if given, adds to the parent run after the summary.
 Every check, including each trial's config against the prepared data, runs before Ray starts,
 and before Ray, Tune and MLflow are even imported (sweeps/plan.py): bad input costs about a second.
 """
@@ -18,7 +19,7 @@ from sweeps.plan import Axis, gpu_plans, plan_table, prepare_sweep, train_config
 from sweeps.spec import SweepSpec, add_shared_flags, resolve
 
 
-def run_script(doc: str, experiment: str, add_flags, axes_of, argv: list[str] | None = None) -> int:
+def run_script(doc: str, experiment: str, add_flags, axes_of, argv: list[str] | None = None, finish=None) -> int:
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_shared_flags(parser, experiment=experiment)
     add_flags(parser)
@@ -47,6 +48,8 @@ def run_script(doc: str, experiment: str, add_flags, axes_of, argv: list[str] | 
     except ValueError as e:  # found once Ray is up (a cluster without a dashboard for --asha)
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     print_summary(df, best, axes[0].name, run_id, spec.tracking_uri)
+    if finish is not None:
+        finish(args, spec, df, run_id)
     return 0
 
 

@@ -65,8 +65,9 @@ def inside(points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 
 
 def dirichlet_swarm(prior: np.ndarray, n: int, bounds: np.ndarray, concentration: float, seed: int,
-                    max_draws: int = 2_000_000) -> np.ndarray:
-    """n mixtures drawn from Dirichlet(concentration x prior) within the bounds, in draw order."""
+                    max_draws: int = 2_000_000, allowed=None) -> np.ndarray:
+    """n mixtures drawn from Dirichlet(concentration x prior) within the bounds (and those
+    `allowed` keeps, e.g. an epoch limit), in draw order."""
     prior = np.asarray(prior, dtype=float)
     if not inside(prior, bounds):
         raise ValueError("the prior mixture (" + ", ".join(f"{p:.3f}" for p in prior) + ") is outside --bounds")
@@ -76,7 +77,8 @@ def dirichlet_swarm(prior: np.ndarray, n: int, bounds: np.ndarray, concentration
     while sum(len(k) for k in kept) < n:
         batch = rng.dirichlet(alpha, size=max(1024, 4 * n))
         drawn += len(batch)
-        kept.append(batch[inside(batch, bounds)])
+        batch = batch[inside(batch, bounds)]
+        kept.append(batch[allowed(batch)] if allowed is not None and len(batch) else batch)
         if drawn > max_draws:
             raise ValueError(f"--bounds keep too few Dirichlet draws around the prior (concentration {concentration:g}):"
                              " widen them or lower --concentration")
@@ -117,8 +119,23 @@ def _shares_text(shares: dict[str, float]) -> str:
     return ",".join(f"{n}:{v:g}" for n, v in zip(names, values, strict=True))
 
 
+SHORT = {"text/encyclopedic": "enc", "text/news": "news", "text/speeches": "speech", "text/literature": "lit",
+         "text": "text", "web_code": "web", "markup": "mark", "code_adjacent": "adj", "synthetic": "syn"}
+
+
 def label(mixture: dict[str, float]) -> str:
-    """A compact name: each part's short name and percent, `enc40-news10-web30-mark20`."""
-    short = {"text/encyclopedic": "enc", "text/news": "news", "text/speeches": "speech", "text/literature": "lit",
-             "text": "text", "web_code": "web", "markup": "mark", "code_adjacent": "adj", "synthetic": "syn"}
-    return "-".join(f"{short[p]}{100 * s:.0f}" for p, s in mixture.items())
+    """A compact name that is the mixture: each part's short name and percent to a tenth,
+    `enc40.2-news10-web30.1-mark19.7` (a trial's and its child run's name; `parse_label`
+    reads it back)."""
+    return "-".join(f"{SHORT[p]}{round(100 * s, 1):g}" for p, s in mixture.items())
+
+
+def parse_label(text: str) -> dict[str, float]:
+    """`enc40.2-news10-...` -> {part: share}, normalised to add up to 1."""
+    parts = {short: part for part, short in SHORT.items()}
+    out = {}
+    for item in text.split("-"):
+        short = item.rstrip("0123456789.")
+        out[parts[short]] = float(item[len(short):]) / 100
+    total = sum(out.values())
+    return {p: s / total for p, s in out.items()}

@@ -158,9 +158,10 @@ def child_run(client: mlflow.MlflowClient, experiment_id: str, parent_id: str, t
 
 
 def log_trial_params(client: mlflow.MlflowClient, run_id: str, base: dict, swept: dict, skip=()) -> None:
-    """A trial's whole config as its child run's params (the base with its swept values), in
-    batches of MLflow's limit of 100 params a call; `skip`: keys already logged."""
-    params = [Param(k, str(v)[:6000]) for k, v in {**base, **swept}.items() if k not in skip]
+    """A trial's whole config as its child run's params (the base with its swept values and
+    the fields they stand for), in batches of MLflow's limit of 100 params a call; `skip`: keys already logged."""
+    from sweeps.plan import derived  # a named axis's fields (a code source's mix, a mixture's shares) per trial
+    params = [Param(k, str(v)[:6000]) for k, v in derived({**base, **swept}).items() if k not in skip]
     for start in range(0, len(params), PARAMS_BATCH):
         client.log_batch(run_id, params=params[start:start + PARAMS_BATCH])
 

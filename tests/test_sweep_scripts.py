@@ -56,7 +56,29 @@ def test_optuna_dry_run_names_the_searched_ranges(tmp_path):
         "6 trials (optuna + ASHA); every check a run makes passed; nothing was trained (--dry-run)")
 
 
+def test_a_mixture_sweep_is_a_swarm_of_mixtures_each_a_trials_mixes(tmp_path):
+    """Each trial's mixture is its name and its config: the config's mixture gives back the
+    shares named, within the bounds and the epoch limit."""
+    from trainers.data.mixture import Mixture
+    trials = dry("mixture", "--parts", "text/encyclopedic,text/news,web_code,markup", "--trials", "12",
+                 "--bounds", "web_code:0.1-0.5", "--max-epochs", "50", "--seeds", "2", tmp_path=tmp_path)
+    assert len(trials) == 24 and len({t["mixture"] for t in trials}) == 12
+    for t in trials:
+        weights = Mixture.build(t["code_ratio"], t["synthetic_share"], t["code_mix"], t["text_mix"]).parts()
+        for part in ("text/encyclopedic", "text/news", "web_code", "markup"):
+            assert weights[part] == pytest.approx(t[f"share_{part.replace('/', '_')}"], abs=1e-5)
+        assert 0.1 - 1e-3 <= t["share_web_code"] <= 0.5 + 1e-3
+        assert weights["text/speeches"] == weights["code_adjacent"] == weights["synthetic"] == 0
+
+
 @pytest.mark.parametrize("name, args, named", [
+    ("mixture", ["--parts", "text,prose"], "unknown part 'prose'"),
+    ("mixture", ["--parts", "text,web_code", "--bounds", "text:0.8-1,web_code:0.5-1"], "no feasible mixture"),
+    ("mixture", ["--parts", "text,web_code", "--bounds", "web_code:0.9-1", "--prior", "text:0.5,web_code:0.5"],
+     "outside --bounds"),
+    ("mixture", ["--parts", "text,web_code", "--max-epochs", "0.0001"], "--max-epochs 0.0001: every mixture repeats"),
+    ("mixture", ["--trials", "8"], "too few for the mixture laws over 8 parts"),
+    ("mixture", ["--search", "optuna"], "Dirichlet swarm"),
     ("size", ["--sizes", "smoke,galaxy"], "unknown 'galaxy'"),
     ("size", ["--sizes", "1m,470m"], "different tokenizers"),
     ("synthetic", ["--shares", "0,1.2"], "1.2 is outside"),
