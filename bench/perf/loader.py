@@ -32,7 +32,7 @@ from trainers.presets import get_preset
 from trainers.data.mixture import MixedStream
 from trainers.data.prepare import cache_root, prepare
 from trainers.config import TrainConfig
-from trainers.core import build_model, train_step
+from trainers.core import build_model, train_step, wrap
 
 WORLD = 2
 
@@ -48,7 +48,7 @@ def loader_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> fl
 
 def model_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> float:
     torch.set_num_threads(1)  # one of two workers on two cores
-    model = build_model(cfg, None)
+    model = wrap(build_model(cfg, None), cfg, torch.device("cpu"))  # with its loss, as the trainer steps it
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     micro = cfg.global_batch // WORLD
     batches = [torch.from_numpy(stream.sequences(s * cfg.global_batch + np.arange(micro))[0]) for s in range(steps + 2)]
@@ -63,7 +63,7 @@ def training_tokens_per_s(stream: MixedStream, cfg: TrainConfig, steps: int) -> 
     """Steps of one worker, each reading its batch from the stream first."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = build_model(cfg, None)
+    model = wrap(build_model(cfg, None), cfg, torch.device("cpu"))  # with its loss, as the trainer steps it
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     micro = cfg.global_batch // WORLD
     for step in range(steps + 2):
