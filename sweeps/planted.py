@@ -106,12 +106,11 @@ def check(args: argparse.Namespace) -> None:
     if (args.optimum is None) == (args.optimum_mixture is None):
         raise ValueError("give --optimum (a code ratio) or --optimum-mixture (PART:SHARE,...), one of them")
     if args.optimum_mixture is not None:
-        _planted_mixture(args)
+        parts = len(_planted_mixture(args))
         if args.search != "grid" or args.asha:
             raise ValueError("--optimum-mixture searches with a Dirichlet swarm; --search optuna and --asha are not "
                              "yet offered over the simplex")
         from sweeps.mixture_law import min_trials
-        parts = len(_planted_mixture(args))
         if args.trials < min_trials(parts):
             raise ValueError(f"--trials {args.trials} is too few to fit mixture laws over {parts} parts "
                              f"(at least {min_trials(parts)})")

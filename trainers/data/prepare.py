@@ -33,7 +33,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from common.fetch import SourceUnavailable, cache_root
 from trainers.data.decontaminate import DECONTAMINATION, screen
-from trainers.data.pretrained import bytes_to_unicode, load_pretrained, save_pretrained_tokenizer
+from trainers.data.pretrained import load_pretrained, save_pretrained_tokenizer
 from trainers.data.sources import FAMILIES, SOURCES, Source
 from trainers.data.store import Packed, dtype_for
 from trainers.data.tokenize import EOS, UNIT_BYTES, held_out, split_key, tokenize_source
@@ -169,16 +169,6 @@ def _train_texts(path: Path, fallback: str | None, every: int):
                 yield text
 
 
-def _token_bytes(tok: Tokenizer) -> np.ndarray:
-    """UTF-8 bytes each token stands for; special tokens count 0 and are left out of bpb."""
-    char_to_byte = {c: b for b, c in bytes_to_unicode().items()}
-    out = np.zeros(tok.get_vocab_size(), dtype=np.int32)
-    for piece, idx in tok.get_vocab().items():
-        if piece != EOS:
-            out[idx] = sum(1 for c in piece if c in char_to_byte)
-    return out
-
-
 def _train_tokenizer(files: dict[str, tuple[Path, dict]], vocab_size: int, out: Path) -> None:
     def sample():  # about TOKENIZER_SAMPLE_BYTES of every source, every k-th training document
         for path, meta in files.values():
@@ -190,9 +180,8 @@ def _train_tokenizer(files: dict[str, tuple[Path, dict]], vocab_size: int, out: 
     tok.train_from_iterator(sample(), trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=[EOS], min_frequency=2,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=EOS,
-                            bos_token=EOS, unk_token=None).save_pretrained(out)
-    np.save(out / "token_bytes.npy", _token_bytes(tok))
+    save_pretrained_tokenizer(PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=EOS,
+                                                      bos_token=EOS, unk_token=None), out)
 
 
 def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str, Source] | None = None,
