@@ -78,6 +78,9 @@ def test_a_spec_prepares_every_format_into_its_families(corpus, tmp_path, capsys
     documents = {n: s["documents_train"] + s["documents_val"] for n, s in sources.items()}
     assert documents == {"my_news": 120, "my_code": 150, "my_pages": 40, "my_qa": 80}  # 121 lines, one malformed
     assert "my_news: 1 of 121 records malformed and skipped, first" in capsys.readouterr().out
+    news = sources["my_news"]  # the manifest keeps the malformed records by file:line
+    assert (news["files"], news["records"], news["malformed"]) == (2, 121, 1)
+    assert news["first_malformed"] == [f"{path.parent / 'news' / 'a.jsonl'}:8 (not JSON)"]
     assert all(data.family_size(f, "train") > 0 for f in ("text", "web_code", "markup", "code_adjacent"))
     assert data.family_size("text/news", "train") == data.family_size("text", "train")
     # the long document and the non-ASCII text round-trip through the tokenizer
@@ -86,6 +89,25 @@ def test_a_spec_prepares_every_format_into_its_families(corpus, tmp_path, capsys
     assert "東京" in tok.decode(tok.encode("東京 über").ids)
     again = prepare(spec.vocab_size, tmp_path / "cache", registry=load_spec(path).registry())
     assert again.manifest == data.manifest and not again.built  # cached: nothing built twice
+
+
+def test_a_document_in_two_sources_is_kept_in_the_first_only(corpus, tmp_path):
+    path, raw = corpus
+    news = [json.loads(line)["text"] for line in (path.parent / "news" / "b.jsonl").read_text().splitlines()]
+    with (path.parent / "echo.jsonl").open("w") as f:  # ten of my_news's documents and five of its own, one twice
+        f.writelines(json.dumps({"text": t}) + "\n" for t in news[:10] + [f"echo {i}" for i in range(5)] + ["echo 0"])
+    raw["sources"].append({"name": "echo", "family": "text", "paths": ["echo.jsonl"], "licence": "CC0"})
+    path.write_text(yaml.safe_dump(raw))
+    first = prepare(512, tmp_path / "cache", registry=load_spec(path).registry(), quiet=True)
+    s = first.sources()
+    assert (s["echo"]["duplicates"], s["echo"]["duplicates_of_earlier_sources"]) == (1, 10)
+    assert s["echo"]["documents_train"] + s["echo"]["documents_val"] == 5
+    assert s["my_news"]["documents_train"] + s["my_news"]["documents_val"] == 120  # the first keeps its own
+    # my_news changed: echo's documents are not read again, but its shards follow what my_news holds now
+    (path.parent / "news" / "b.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in news[5:]) + "\n")
+    s = prepare(512, tmp_path / "cache", registry=load_spec(path).registry(), quiet=True).sources()
+    assert s["echo"]["documents"] == first.sources()["echo"]["documents"]
+    assert s["echo"]["duplicates_of_earlier_sources"] == 5 and s["echo"]["documents_train"] + s["echo"]["documents_val"] == 10
 
 
 def test_a_changed_file_prepares_its_source_again(corpus, tmp_path):

@@ -6,8 +6,8 @@ Three caches under $CODEMIX_CACHE (default ~/.cache/codemix), each keyed by cont
   docs/<source>-<version>.jsonl              a source's documents  (source version)
   tokenizer-<key>/                           byte-level BPE, HF format (sources + vocab)
   tokens/<source>-<version>-<tokenizer>/     shards (trainers.data.store), stats.json
-Documents are exact-deduplicated within a source and decontaminated as they are read, one
-at a time; each source's documents file is then tokenized in units, each its own shard, as
+Documents are exact-deduplicated (across every source, in registry order) and
+decontaminated as they are read, one at a time; each source's documents file is then tokenized in units, each its own shard, as
 Ray tasks when Ray runs (trainers.data.tokenize). Every trial and worker of a sweep, and
 every later sweep, reads the same shards: nothing is tokenized twice. Each entry is written
 under a temporary name and renamed when complete, so a crash never leaves a half-built
@@ -38,7 +38,7 @@ from trainers.data.sources import FAMILIES, SOURCES, Source
 from trainers.data.store import Packed, dtype_for
 from trainers.data.tokenize import EOS, UNIT_BYTES, held_out, split_key, tokenize_source
 
-PREP_VERSION = 4          # bump when splitting or tokenization change
+PREP_VERSION = 5          # bump when splitting or tokenization change
 DEDUP = "exact-blake2b-128"  # part of the documents cache key: how duplicates are found
 TOKENIZER_SAMPLE_BYTES = 1_000_000  # per source, spread over its documents: every source shapes the vocabulary
 
@@ -126,21 +126,32 @@ def _atomic_dir(final: Path, build) -> bool:
     return True
 
 
+def _returned(documents, box: dict):
+    """The documents of a source, keeping what its generator returns (a spec source's
+    malformed-record report) in box["report"]."""
+    box["report"] = yield from documents
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 def _documents_file(src: Source, root: Path) -> tuple[Path, dict]:
     """A source's documents, decontaminated and without exact duplicates, as a JSONL cache
     file built once, streaming (one document in memory at a time), and its record: counts,
-    and the held-out fallback. The dropped ones are listed beside it (<file>.dropped.json).
-    Raises SourceUnavailable."""
+    malformed records (a spec source's), and the held-out fallback. Beside it: the sorted
+    digests of its documents (`.digests.npy`, for deduplication across sources) and the
+    contaminated ones dropped (`.dropped.json`). Raises SourceUnavailable."""
     path = root / "docs" / f"{src.name}-{_key(src.version, DECONTAMINATION, DEDUP)}.jsonl"
     meta_path = path.with_suffix(".meta.json")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        dropped, seen, duplicates, documents, lowest = {}, set(), 0, 0, (2.0, None)
+        dropped, seen, duplicates, documents, lowest, box = {}, set(), 0, 0, (2.0, None), {}
         any_held_out = False
         tmp = path.with_suffix(f".tmp-{os.getpid()}")
         with tmp.open("w") as f:
-            for doc_id, text in screen(src.documents(root), dropped):
-                digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+            for doc_id, text in screen(_returned(src.documents(root), box), dropped):
+                digest = _digest(text)
                 if digest in seen:
                     duplicates += 1
                     continue
@@ -153,11 +164,38 @@ def _documents_file(src: Source, root: Path) -> tuple[Path, dict]:
             tmp.unlink()
             raise SourceUnavailable(f"{src.name}: yields no documents")
         meta = {"documents": documents, "duplicates": duplicates, "dropped_contaminated": len(dropped),
-                "fallback": None if any_held_out else lowest[1]}
+                "fallback": None if any_held_out else lowest[1], **(box.get("report") or {})}
+        np.save(path.with_suffix(".digests.npy"), np.sort(np.array(list(seen), dtype="V16")))
         path.with_suffix(".dropped.json").write_text(json.dumps(dropped, indent=1))
         meta_path.write_text(json.dumps(meta))
         tmp.rename(path)
     return path, json.loads(meta_path.read_text())
+
+
+def _digests(documents: Path) -> Path:
+    """The sorted digests of a documents file (written with it; made here for a file cached
+    before they were)."""
+    path = documents.with_suffix(".digests.npy")
+    if not path.exists():
+        with documents.open() as f:
+            digests = np.sort(np.array([_digest(text) for _, text in map(json.loads, f)], dtype="V16"))
+        tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")
+        np.save(tmp, digests)
+        tmp.rename(path)
+    return path
+
+
+def _repeated_across(files: dict[str, tuple[Path, dict]]) -> dict[str, np.ndarray]:
+    """Per source, the sorted digests of its documents that an earlier source (in registry
+    order) already holds: the whole corpus is exact-deduplicated, the first copy kept. Each
+    source's documents file stays its own (a changed source re-reads only itself); what
+    another source repeats is left out when its shards are written."""
+    union, repeated = np.empty(0, "V16"), {}
+    for name, (path, _) in files.items():
+        mine = np.load(_digests(path))
+        repeated[name] = np.intersect1d(mine, union, assume_unique=True)
+        union = np.union1d(union, mine)
+    return repeated
 
 
 def _train_texts(path: Path, fallback: str | None, every: int):
@@ -212,16 +250,16 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
             continue
         if time.perf_counter() - start > 0.1:
             meta = files[src.name][1]
-            say(f"{src.name}: {meta['documents']:,} documents ({src.family}, {src.licence}; {meta['duplicates']:,} "
-                f"duplicates and {meta['dropped_contaminated']:,} contaminated dropped) in "
+            say(f"{src.name}: {meta['documents']:,} documents ({src.family}, {src.licence}; "
+                f"{meta['duplicates']:,} duplicates and "
+                f"{meta['dropped_contaminated']:,} contaminated dropped) in "
                 f"{time.perf_counter() - start:.1f} s")
     registry = {name: src for name, src in registry.items() if name in files}
 
     if pretrained is not None:  # keyed by what it is, wherever it was loaded from
         tok_key = _key(PREP_VERSION, hashlib.sha1(pretrained.backend_tokenizer.to_str().encode()).hexdigest())
     else:
-        tok_key = _key(PREP_VERSION, vocab_size, DECONTAMINATION, DEDUP,
-                       sorted((s.name, s.version) for s in registry.values()))
+        tok_key = _key(PREP_VERSION, vocab_size, sorted(path.stem for path, _ in files.values()))  # what it read
     tok_dir = root / f"tokenizer-{tok_key}"
 
     def build_tokenizer(tmp: Path):
@@ -238,10 +276,12 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
 
     manifest = {"prep_version": PREP_VERSION, "vocab_size": vocab_size, "tokenizer": str(tok_dir), "sources": {},
                 "missing": missing, "eos_id": eos}
+    repeated = _repeated_across(files)
     for src in registry.values():
-        entry = root / "tokens" / f"{src.name}-{_key(src.version, unit_bytes)}-{tok_key}"
+        skip = repeated[src.name].tobytes()
+        entry = root / "tokens" / f"{src.name}-{_key(files[src.name][0].stem, unit_bytes, _key(skip.hex()))}-{tok_key}"
         if not entry.exists():
-            _tokenize(src, *files[src.name], tok_dir, entry, dtype, eos, unit_bytes, say)
+            _tokenize(src, *files[src.name], tok_dir, entry, dtype, eos, unit_bytes, say, skip)
             built.append(src.name)
         manifest["sources"][src.name] = {**json.loads((entry / "stats.json").read_text()), "dir": str(entry),
                                          "documents": str(files[src.name][0])}
@@ -257,16 +297,17 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
 
 
 def _tokenize(src: Source, docs: Path, meta: dict, tok_dir: Path, entry: Path, dtype, eos: int, unit_bytes: int,
-              say) -> None:
+              say, skip: bytes) -> None:
     """A source's shards into `<entry>.partial` (kept across a kill: finished units are not
-    done again), then its stats, then the rename that makes the entry whole."""
+    done again), leaving out the documents whose digests are in `skip` (an earlier source's),
+    then its stats, then the rename that makes the entry whole."""
     partial = entry.with_name(entry.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     totals = tokenize_source(docs, tok_dir / "tokenizer.json", partial, dtype, eos, meta["fallback"], unit_bytes,
-                             say, src.name)
+                             say, src.name, skip)
     stats = {"family": src.family, "tier": src.tier, "licence": src.licence, "origin": src.origin,
-             "version": src.version, "duplicates": meta["duplicates"],
-             "dropped_contaminated": meta["dropped_contaminated"], **totals}
+             "version": src.version, **{k: v for k, v in meta.items() if k not in ("documents", "fallback")},
+             **totals}
     (partial / "stats.json").write_text(json.dumps(stats, indent=1))
     say(f"{src.name}: tokenized {stats['tokens_train']:,} train and {stats['tokens_val']:,} held-out tokens "
         f"in {stats['shards']} shard{'s' * (stats['shards'] > 1)}")

@@ -77,13 +77,16 @@ class DataSpec:
 
 
 def _documents(source: SourceSpec, max_bad_fraction: float, cache):
-    """A spec source's documents, streamed; refused in one line when too many were malformed."""
+    """A spec source's documents, streamed; refused in one line when too many were malformed.
+    Returns what the manifest keeps of them: records read, malformed ones and the first few
+    by file:line."""
     bad = Malformed(source.name)
     yield from read_documents(list(source.files), source.format, source.field, bad)
     bad.check(max_bad_fraction)
     if bad.bad:
         print(f"[prepare] {source.name}: {bad.bad:,} of {bad.records:,} records malformed and skipped, first "
               f"{'; '.join(bad.first)}", flush=True)
+    return {"files": len(source.files), "records": bad.records, "malformed": bad.bad, "first_malformed": bad.first}
 
 
 def is_spec(data: str) -> bool:

@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                              "documents": s["documents_train"] + s["documents_val"],
                              "train_tokens": s["tokens_train"], "held_out_tokens": s["tokens_val"],
                              "dropped (benchmark overlap)": s.get("dropped_contaminated", 0),
-                             "duplicates": s.get("duplicates", 0), "shards": s.get("shards", 1), "licence": s["licence"]}
+                             "duplicates": s.get("duplicates", 0) + s.get("duplicates_of_earlier_sources", 0),
+                             "malformed": s.get("malformed", 0), "shards": s.get("shards", 1), "licence": s["licence"]}
                             for name, s in data.sources().items()]).sort_values(["family", "tier", "source"])
     print(sources.to_markdown(index=False, intfmt=","))
     tiers = sources[sources.family == "text"].groupby("tier")["train_tokens"].sum()

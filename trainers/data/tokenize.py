@@ -65,17 +65,22 @@ def _lines(docs_file: Path, start: int, end: int):
 
 
 def tokenize_unit(docs_file: str, start: int, end: int, tokenizer_file: str, folder: str, index: int,
-                  dtype: str, eos: int, fallback: str | None) -> dict:
+                  dtype: str, eos: int, fallback: str | None, skip: bytes = b"") -> dict:
     """Unit `index` of a source: its train and held-out shards, then its record; the record
-    if it was done before."""
+    if it was done before. Documents whose BLAKE2b-128 digest is in `skip` (16 bytes each:
+    another source's copies) are left out and counted."""
     record = Path(folder) / f"unit-{index:05d}.json"
     if record.exists():
         return json.loads(record.read_text())
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(tokenizer_file)
     docs = {"train": [], "val": []}
-    counts = {}
+    drop = {skip[i:i + 16] for i in range(0, len(skip), 16)}
+    counts = {"duplicates_of_earlier_sources": 0}
     for doc_id, text in _lines(Path(docs_file), start, end):
+        if drop and hashlib.blake2b(text.encode(), digest_size=16).digest() in drop:
+            counts["duplicates_of_earlier_sources"] += 1
+            continue
         docs["val" if held_out(doc_id, fallback) else "train"].append(text)
     for split, texts in docs.items():
         arrays = []
@@ -97,11 +102,15 @@ def _tokenize_task(*args) -> dict:
 
 
 def tokenize_source(docs_file: Path, tokenizer_file: Path, folder: Path, dtype: np.dtype, eos: int,
-                    fallback: str | None, unit_bytes: int = UNIT_BYTES, say=print, name: str = "") -> dict:
-    """Every unit of a source (on Ray's workers when Ray is initialized); the totals, with
-    `shards` (units) and `dtype`."""
+                    fallback: str | None, unit_bytes: int = UNIT_BYTES, say=print, name: str = "",
+                    skip: bytes = b"") -> dict:
+    """Every unit of a source (on Ray's workers when Ray is initialized), leaving out the
+    documents whose digests are in `skip`; the totals, with `shards` (units) and `dtype`."""
     units = plan_units(docs_file, unit_bytes)
-    args = [(str(docs_file), s, e, str(tokenizer_file), str(folder), i, np.dtype(dtype).name, eos, fallback)
+    import ray
+    spread = ray.is_initialized() and len(units) > 1
+    skip_arg = ray.put(skip) if spread and len(skip) > 1 << 16 else skip  # large: once in the object store
+    args = [(str(docs_file), s, e, str(tokenizer_file), str(folder), i, np.dtype(dtype).name, eos, fallback, skip_arg)
             for i, (s, e) in enumerate(units)]
     start, done, tokens, last = time.perf_counter(), 0, 0, 0.0
     totals: dict[str, int] = {}
@@ -118,8 +127,7 @@ def tokenize_source(docs_file: Path, tokenizer_file: Path, folder: Path, dtype: 
             say(f"{name}: {done}/{len(units)} shards, {totals['documents_train'] + totals['documents_val']:,} "
                 f"documents, {tokens:,} tokens ({rate / 1e6:.2f}M tokens/s)")
 
-    import ray
-    if ray.is_initialized() and len(units) > 1:
+    if spread:
         task = ray.remote(num_cpus=1)(_tokenize_task)
         pending = [task.remote(*a) for a in args]
         while pending:
