@@ -18,8 +18,8 @@ from sweeps import store
 from trainers.presets import PRESETS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
-from trainers.data.sources import SOURCES, Source
-from trainers.data.spec import is_spec, load_spec
+from trainers.data.sources import Source
+from trainers.data.spec import embedded_spec, is_spec, load_spec, spec_from_dict
 from trainers.sizes import SIZES
 from trainers.config import ATTENTION, KERNELS, PRECISIONS, VAL_METRIC, TrainConfig
 
@@ -45,7 +45,7 @@ class SweepSpec:
     asha: bool = False     # stop weak Optuna trials early (Tune's ASHA) on the metric tracked in training
     data: str = "embedded"  # or "remote": the study's Hugging Face datasets
     languages: tuple[str, ...] = STACK_LANGUAGES
-    remote_documents: int = 200_000
+    remote_documents: int = 0  # 0: every document
     verbose: bool = False  # Ray Tune's own status table and each trial's configuration, as well
 
     @property
@@ -53,12 +53,12 @@ class SweepSpec:
         return (self.metric, self.pareto) if self.pareto else (self.metric,)
 
     def registry(self) -> dict[str, Source]:
+        """The sources, from a spec each: the embedded one, the study's remote one, or a user's."""
         if self.data == "embedded":
-            return SOURCES
+            return spec_from_dict(embedded_spec(), Path("embedded.yaml")).registry()
         if is_spec(self.data):  # a user's own corpora (trainers/data/spec.py)
             return load_spec(self.data).registry()
-        # The study's synthetic data was never released: it is always generated here.
-        return {**remote_registry(self.languages, self.remote_documents), "synthetic_python": SOURCES["synthetic_python"]}
+        return remote_registry(self.languages, max_documents=self.remote_documents)
 
     def tokenizer(self) -> str:
         """A data spec's pretrained tokenizer (folder or hub id); "": a BPE trained on the data."""
@@ -156,11 +156,13 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                         help="refuse a budget that would repeat any source (default: repeat, and log epochs per source)")
     parser.add_argument("--data", default="embedded", metavar="embedded|remote|SPEC.yaml",
                         help="embedded: built offline on this machine; remote: the study's Hugging Face datasets, "
-                             "streamed; SPEC.yaml: your own corpora (the format: README, 'Your own data')")
+                             "every file, read through the hub's filesystem ($CODEMIX_HUB: a mirror of them; "
+                             "`python -m trainers.data.remote` prints this spec to edit); SPEC.yaml: your own corpora "
+                             "(the format: README, 'Your own data')")
     parser.add_argument("--languages", default=",".join(STACK_LANGUAGES),
                         help="The Stack languages for --data remote (default: the 25 largest)")
-    parser.add_argument("--remote-documents", type=int, default=200_000,
-                        help="documents streamed per remote source (default 200000)")
+    parser.add_argument("--remote-documents", type=int, default=0,
+                        help="at most this many documents per remote source, for a quick look (default 0: all)")
 
 
 # Flags that replace a field of the preset's config when given (flag attribute -> field).
@@ -227,8 +229,8 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         if not data_spec.tokenizer and data_spec.vocab_size and data_spec.vocab_size != vocab:
             raise ValueError(f"--data {Path(args.data).name}: its tokenizer has {data_spec.vocab_size} tokens but size "
                              f"{base.model_size} is built for {vocab}")
-    if args.remote_documents < 1:
-        raise ValueError(f"--remote-documents must be at least 1, got {args.remote_documents}")
+    if args.remote_documents < 0:
+        raise ValueError(f"--remote-documents must be 0 (all) or more, got {args.remote_documents}")
     check_metric(args.metric, base.eval_suite, base.eval_tasks, base.allow_code_execution)
     mode = metric_mode(args.metric)
     if args.pareto:

@@ -110,6 +110,19 @@ def test_a_document_in_two_sources_is_kept_in_the_first_only(corpus, tmp_path):
     assert s["echo"]["duplicates_of_earlier_sources"] == 5 and s["echo"]["documents_train"] + s["echo"]["documents_val"] == 10
 
 
+def test_templates_filters_caps_and_builtin_sources_mix_in_one_spec(corpus, tmp_path):
+    path, raw = corpus
+    raw["sources"][0].update(template="#{id}: {text}", where={"id": {"not_in": [0, 1, 2]}}, max_documents=50)
+    raw["max_bad_fraction"] = 0.05  # one malformed line in the 54 records read
+    raw["sources"].append({"builtin": "pydoc_topics"})
+    path.write_text(yaml.safe_dump(raw))
+    registry = load_spec(path).registry()
+    from trainers.data.sources import SOURCES
+    assert registry["pydoc_topics"] is SOURCES["pydoc_topics"]
+    news = list(registry["my_news"].documents(None))
+    assert len(news) == 50 and news[0][1].startswith("#3: ") and news[0][0] == "my_news/a.jsonl/4"
+
+
 def test_a_changed_file_prepares_its_source_again(corpus, tmp_path):
     path, _ = corpus
     first = prepare(512, tmp_path / "cache", registry=load_spec(path).registry(), quiet=True)
@@ -146,6 +159,11 @@ BAD = [
     (lambda r: r.update(tokenizer={"pretrained": "news"}), "corpus/news' cannot be loaded"),
     (lambda r: r.update(tokenizer={"trained": 512}), "tokenizer must be {train: {vocab_size: N}} or {pretrained"),
     (lambda r: r.update(sources=[]), "needs a non-empty list under 'sources'"),
+    (lambda r: r["sources"].append({"builtin": "nonesuch"}), "builtin 'nonesuch' stands alone"),
+    (lambda r: r["sources"][1].update(template="{content}"), "give field or template, not both"),
+    (lambda r: r["sources"][0].update(template="{headline}: {text}"), "field 'headline' is missing"),
+    (lambda r: r["sources"][0].update(where={"id": {"above": 3}}), "where 'id' must be {in: [VALUES]}"),
+    (lambda r: r["sources"][0].update(max_documents=-1), "max_documents -1 must be a whole number"),
 ]
 
 

@@ -60,8 +60,10 @@ def expand(pattern: str, folder: Path) -> list[str]:
             infos = [top]
         else:
             infos = fs.get_file_info(pyarrow.fs.FileSelector(base, recursive=True))
-    except OSError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    except ValueError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure to list (no network, no access) is one line
+        first = f"{type(e).__name__}: {str(e).splitlines()[0]}" if str(e) else type(e).__name__
         raise ValueError(f"{pattern}: cannot be listed: {first}") from None
     return sorted(f"{scheme}://{i.path}" for i in infos
                   if i.type == pyarrow.fs.FileType.File and fnmatch.fnmatchcase(i.path, path))
@@ -86,13 +88,18 @@ class _Raw(io.RawIOBase):
         super().close()
 
 
+def buffered(native) -> io.BufferedReader:
+    """A pyarrow input stream as a buffered Python file, read in 1 MiB requests."""
+    return io.BufferedReader(_Raw(native), buffer_size=1 << 20)
+
+
 def open_stream(path: str):
     """A buffered binary stream of a file's bytes (a local file, or a remote one read in
     1 MiB requests, in order)."""
     if not is_uri(path):
         return open(path, "rb")
     fs, key = _filesystem(path)
-    return io.BufferedReader(_Raw(fs.open_input_stream(key, compression=None)), buffer_size=1 << 20)
+    return buffered(fs.open_input_stream(key, compression=None))
 
 
 def open_random(path: str):

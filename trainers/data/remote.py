@@ -1,78 +1,95 @@
-"""Remote sources for clusters: the study's Hugging Face datasets, streamed with `datasets`.
+"""The study's remote datasets as a data spec: read as files through the hub's filesystem.
 
-    sources = remote_registry(languages=("python", "java"))   # {name: Source}
+    python -m trainers.data.remote --languages python,java > study.yaml   # edit, then --data study.yaml
+    registry = remote_registry(languages=("python", "java"))             # {name: Source}
 
-Each remote source streams up to `max_documents` rows (`load_dataset(..., streaming=True)`)
-and becomes a `Source` like the embedded ones, so the same preparation (split, tokenize,
-cache) applies. A dataset that cannot be reached fails with one line naming it. The same
-code reads a local folder laid out like the hub repository (tests do exactly that).
+SlimPajama without its GitHub and StackExchange parts (text), The Stack (deduplicated) in
+the study's top 25 languages (web code) and its markup languages, and StackExchange, GitHub
+issues and commits (code-adjacent): every file of each, no document cap, read by the same
+readers as a user's spec (JSON lines .zst a line at a time, parquet a row group at a time),
+as `hf://datasets/ID/...` paths. `$CODEMIX_HUB` points at a mirror of the hub's dataset
+repositories instead (a folder or `s3://bucket/prefix` laid out as `ID/...`, the way
+`huggingface-cli download --local-dir` leaves them): a cluster without internet reads a
+copy; tests read a local folder laid out like the repositories. The study's synthetic code
+was never released, so the spec takes the built-in generated source. A repository that
+cannot be listed fails with one line naming it, before any work. The Stack is gated: accept
+its terms on the hub and set `HF_TOKEN`.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import argparse
+import os
+from pathlib import Path
+
+import yaml
 
 from trainers.data.sources import Source
+from trainers.data.spec import spec_from_dict
 
+HUB = "hf://datasets"
 # The Stack's 25 most common languages by size, the "top 25" the study trained on.
 STACK_LANGUAGES = ("java", "javascript", "c", "php", "python", "c++", "c-sharp", "typescript",
                    "go", "ruby", "rust", "kotlin", "scala", "swift", "shell", "sql", "lua",
                    "perl", "r", "dart", "haskell", "julia", "powershell", "fortran", "visual-basic")
 STACK_MARKUP = ("html", "css", "scss", "markdown", "restructuredtext", "xml")
 SLIMPAJAMA_CODE_SETS = ("RedPajamaGithub", "RedPajamaStackExchange")
+STACK_LICENCE = "permissive licences, per file (The Stack terms)"
 
 
-def remote_source(name: str, family: str, hf_id: str, licence: str, *,
-                  text: Callable[[dict], str] = lambda row: row["text"],
-                  data_dirs: tuple[str | None, ...] = (None,), config: str | None = None,
-                  keep: Callable[[dict], bool] = lambda row: True,
-                  max_documents: int = 200_000, split: str = "train") -> Source:
-    def documents(cache) -> Iterator[tuple[str, str]]:
-        from datasets import load_dataset
-        per_dir = max(1, max_documents // len(data_dirs))
-        for data_dir in data_dirs:
-            try:
-                rows = load_dataset(hf_id, config, data_dir=data_dir, split=split, streaming=True)
-                kept = 0
-                for i, row in enumerate(rows):
-                    if kept >= per_dir:
-                        break
-                    if keep(row):
-                        kept += 1
-                        yield f"{name}/{data_dir or split}/{i}", text(row)
-            except Exception as e:  # noqa: BLE001 - any failure to reach the hub is one line
-                raise ValueError(f"remote source {name}: dataset {hf_id!r} "
-                                 f"{'(' + data_dir + ') ' if data_dir else ''}cannot be read: "
-                                 f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
-    version = f"{hf_id}|{config}|{','.join(d or '' for d in data_dirs)}|{split}|{max_documents}"
-    return Source(name, family, licence, f"Hugging Face {hf_id}", version, documents)
-
-
-def remote_registry(languages: tuple[str, ...] = STACK_LANGUAGES, max_documents: int = 200_000,
-                    slimpajama: str = "cerebras/SlimPajama-627B",
-                    stack: str = "bigcode/the-stack-dedup") -> dict[str, Source]:
+def remote_spec(languages: tuple[str, ...] = STACK_LANGUAGES, hub: str | None = None) -> dict:
+    """The study's sources as a spec (what `--data remote` reads), rooted at `hub` (default
+    $CODEMIX_HUB, else the hub itself)."""
     unknown = sorted(set(languages) - set(STACK_LANGUAGES) - set(STACK_MARKUP))
     if unknown:
         raise ValueError(f"unknown The Stack language(s) {', '.join(unknown)}; known: {', '.join(STACK_LANGUAGES)}")
-    n = max_documents
-    set_name = lambda row: row.get("meta", {}).get("redpajama_set_name")  # noqa: E731
-    sources = (
-        remote_source("slimpajama_text", "text", slimpajama,
-                      "per-component terms of SlimPajama (Common Crawl, C4, Wikipedia, Books, ArXiv)",
-                      keep=lambda row: set_name(row) not in SLIMPAJAMA_CODE_SETS, max_documents=n),
-        remote_source("the_stack", "web_code", stack, "permissive licences, per file (The Stack terms)",
-                      text=lambda row: row["content"], data_dirs=tuple(f"data/{lang}" for lang in languages),
-                      max_documents=n),
-        remote_source("the_stack_markup", "markup", stack, "permissive licences, per file (The Stack terms)",
-                      text=lambda row: row["content"], data_dirs=tuple(f"data/{lang}" for lang in STACK_MARKUP),
-                      max_documents=n),
-        remote_source("stackexchange", "code_adjacent", slimpajama, "CC-BY-SA (StackExchange via RedPajama)",
-                      keep=lambda row: set_name(row) == "RedPajamaStackExchange", max_documents=n // 2),
-        remote_source("github_issues", "code_adjacent", "bigcode/the-stack-github-issues",
-                      "GitHub issues (The Stack terms)", text=lambda row: row["content"], max_documents=n // 4),
-        remote_source("commits", "code_adjacent", "bigcode/commitpackft", "MIT-licensed repositories (CommitPackFT)",
-                      config="python", max_documents=n // 4,
-                      text=lambda row: f"{row['message']}\n\n--- {row['old_file']}\n{row['old_contents']}\n"
-                                       f"+++ {row['new_file']}\n{row['new_contents']}"),
-    )
-    return {s.name: s for s in sources}
+    hub = (hub or os.environ.get("CODEMIX_HUB") or HUB).rstrip("/")
+    slimpajama = [f"{hub}/cerebras/SlimPajama-627B/train/chunk*/*.jsonl.zst"]
+    set_name = "meta.redpajama_set_name"
+    stack = lambda langs: [f"{hub}/bigcode/the-stack-dedup/data/{lang}/*.parquet" for lang in langs]  # noqa: E731
+    return {"sources": [
+        {"name": "slimpajama_text", "family": "text", "paths": slimpajama,
+         "where": {set_name: {"not_in": list(SLIMPAJAMA_CODE_SETS)}},
+         "licence": "per-component terms of SlimPajama (Common Crawl, C4, Wikipedia, Books, ArXiv)"},
+        {"name": "the_stack", "family": "web_code", "paths": stack(languages), "field": "content",
+         "licence": STACK_LICENCE},
+        {"name": "the_stack_markup", "family": "markup", "paths": stack(STACK_MARKUP), "field": "content",
+         "licence": STACK_LICENCE},
+        {"name": "stackexchange", "family": "code_adjacent", "paths": slimpajama,
+         "where": {set_name: {"in": ["RedPajamaStackExchange"]}}, "licence": "CC-BY-SA (StackExchange via RedPajama)"},
+        {"name": "github_issues", "family": "code_adjacent", "field": "content",
+         "paths": [f"{hub}/bigcode/the-stack-github-issues/data/*.parquet"], "licence": "GitHub issues (The Stack terms)"},
+        {"name": "commits", "family": "code_adjacent", "paths": [f"{hub}/bigcode/commitpackft/data/python/*.jsonl"],
+         "template": "{message}\n\n--- {old_file}\n{old_contents}\n+++ {new_file}\n{new_contents}",
+         "licence": "MIT-licensed repositories (CommitPackFT)"},
+        {"builtin": "synthetic_python"},
+    ]}
+
+
+def remote_registry(languages: tuple[str, ...] = STACK_LANGUAGES, hub: str | None = None,
+                    max_documents: int = 0) -> dict[str, Source]:
+    """The remote spec's sources, checked (every repository listed); `max_documents` caps
+    each source (0: none)."""
+    raw = remote_spec(languages, hub)
+    if max_documents:
+        raw["sources"] = [{**s, "max_documents": max_documents} if "name" in s else s for s in raw["sources"]]
+    try:
+        return spec_from_dict(raw, Path.cwd() / "remote.yaml").registry()
+    except ValueError as e:
+        raise ValueError(f"remote data: {e}") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--languages", default=",".join(STACK_LANGUAGES), help="The Stack's languages (default: top 25)")
+    p.add_argument("--hub", default=None, help="root of the datasets (default $CODEMIX_HUB, else hf://datasets)")
+    args = p.parse_args(argv)
+    try:
+        raw = remote_spec(tuple(lang.strip() for lang in args.languages.split(",") if lang.strip()), args.hub)
+    except ValueError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    print(yaml.safe_dump(raw, sort_keys=False, width=120), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,10 +16,20 @@ The format (README, "Your own data"):
         format: jsonl                         # jsonl | parquet | text (one document per file); default by suffix
         field: text                           # the key or column holding the document (jsonl, parquet)
         licence: "CC BY 4.0"
+      - name: commits                         # a document made of several fields, some records left out
+        family: code_adjacent
+        paths: ["hf://datasets/bigcode/commitpackft/data/python/*.jsonl"]
+        template: "{message}\n{new_contents}"  # instead of field
+        where: {lang: {in: [Python]}}         # dotted paths; in or not_in a list
+        max_documents: 100000                 # optional: stop after this many documents
+        licence: MIT
+      - builtin: shakespeare                  # an embedded source (trainers/data/sources.py), as is
 
 Everything is checked when the spec is loaded, before any work: unknown keys, families,
-tiers and formats, a path that matches nothing, a field missing from a file's records, a
-vocabulary that does not fit the token arrays. A source's version (what its cached
+tiers, formats and built-in sources, a path that matches nothing, a field missing from a
+file's records (every local file's; a remote pattern's first file's), a vocabulary that does
+not fit the token arrays. The embedded default and the study's remote datasets are specs
+too (`embedded_spec()` here, `trainers.data.remote.remote_spec()`), read by the same code. A source's version (what its cached
 documents are keyed by) is its files' names, sizes and modification times with the format
 and field: changing a file re-prepares that source.
 """
@@ -35,14 +45,15 @@ from pathlib import Path
 import yaml
 
 from trainers.data.english import TIERS
-from trainers.data.files import expand, stat
+from trainers.data.files import expand, is_uri, stat
 from trainers.data.pretrained import load_pretrained
-from trainers.data.readers import FORMATS, Malformed, first_record_has, read_documents
-from trainers.data.sources import FAMILIES, Source
+from trainers.data.readers import FORMATS, Fields, Malformed, missing_field, read_documents
+from trainers.data.sources import FAMILIES, SOURCES, Source
 from trainers.data.store import dtype_for
 
 TOP_KEYS = {"tokenizer", "sources", "max_bad_fraction"}
-SOURCE_KEYS = {"name", "family", "tier", "paths", "format", "field", "licence"}
+SOURCE_KEYS = {"name", "family", "tier", "paths", "format", "field", "template", "where", "max_documents", "licence"}
+IDS = "name/line"  # how a document is named (its held-out side is a hash of the name): part of the version
 MAX_VOCAB = 2**32  # token ids are stored as uint16, or uint32 above 65,536 tokens (trainers.data.store)
 
 
@@ -52,14 +63,17 @@ class SourceSpec:
     family: str
     files: tuple[str, ...]     # local paths or s3:// / hf:// URIs (trainers.data.files)
     format: str        # "" : by each file's suffix
-    field: str
+    fields: Fields
     licence: str
     tier: str = ""
+    max_documents: int = 0     # 0: every document
+    builtin: str = ""          # an embedded source's name: the rest is its own
 
     @property
     def version(self) -> str:
         stats = [(p, *stat(p)) for p in self.files]
-        return hashlib.sha1(json.dumps([stats, self.format, self.field]).encode()).hexdigest()[:16]
+        return hashlib.sha1(json.dumps([stats, self.format, self.fields.field, self.fields.template,
+                                        self.fields.where, self.max_documents, IDS]).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -71,22 +85,27 @@ class DataSpec:
     tokenizer: str = ""          # a pretrained tokenizer's folder or hub id; "": train a BPE
 
     def registry(self) -> dict[str, Source]:
-        return {s.name: Source(s.name, s.family, s.licence, f"{self.path.name}: {len(s.files)} files", s.version,
-                               partial(_documents, s, self.max_bad_fraction), tier=s.tier)
+        return {s.name: SOURCES[s.builtin] if s.builtin else
+                Source(s.name, s.family, s.licence, f"{self.path.name}: {len(s.files)} files", s.version,
+                       partial(_documents, s, self.max_bad_fraction), tier=s.tier)
                 for s in self.sources}
 
 
 def _documents(source: SourceSpec, max_bad_fraction: float, cache):
-    """A spec source's documents, streamed; refused in one line when too many were malformed.
-    Returns what the manifest keeps of them: records read, malformed ones and the first few
-    by file:line."""
+    """A spec source's documents, streamed (the first `max_documents`, if set); refused in
+    one line when too many were malformed. Returns what the manifest keeps of them: files,
+    records read, malformed ones and the first few by file:line, filtered ones."""
     bad = Malformed(source.name)
-    yield from read_documents(list(source.files), source.format, source.field, bad)
+    for n, (doc_id, text) in enumerate(read_documents(list(source.files), source.format, source.fields, bad), 1):
+        yield f"{source.name}/{doc_id}", text
+        if n == source.max_documents:
+            break
     bad.check(max_bad_fraction)
     if bad.bad:
         print(f"[prepare] {source.name}: {bad.bad:,} of {bad.records:,} records malformed and skipped, first "
               f"{'; '.join(bad.first)}", flush=True)
-    return {"files": len(source.files), "records": bad.records, "malformed": bad.bad, "first_malformed": bad.first}
+    return {"files": len(source.files), "records": bad.records, "malformed": bad.bad, "first_malformed": bad.first,
+            "filtered": bad.filtered}
 
 
 def is_spec(data: str) -> bool:
@@ -102,6 +121,17 @@ def load_spec(path: str | Path) -> DataSpec:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ValueError(f"data spec {path.name} is not valid YAML: {str(e).splitlines()[0]}") from None
+    return spec_from_dict(raw, path)
+
+
+def embedded_spec() -> dict:
+    """The embedded default as a spec: every built-in source, in the registry's order."""
+    return {"sources": [{"builtin": name} for name in SOURCES]}
+
+
+def spec_from_dict(raw, path: Path) -> DataSpec:
+    """A spec given as data (what the YAML at `path` holds; relative paths are its folder's),
+    checked; ValueError with one line naming what is wrong."""
     if not isinstance(raw, dict) or not isinstance(raw.get("sources"), list) or not raw["sources"]:
         raise ValueError(f"data spec {path.name} needs a non-empty list under 'sources'")
     _known(raw, TOP_KEYS, f"data spec {path.name}")
@@ -151,6 +181,13 @@ def _tokenizer(tokenizer, where: str, folder: Path) -> tuple[int, str]:
 def _source(raw, index: int, folder: Path) -> SourceSpec:
     if not isinstance(raw, dict):
         raise ValueError(f"data spec source {index + 1} is not a mapping of keys")
+    if "builtin" in raw:
+        name = raw["builtin"]
+        if set(raw) != {"builtin"} or name not in SOURCES:
+            raise ValueError(f"data spec source {index + 1}: builtin {name!r} stands alone and names one of "
+                             f"{', '.join(SOURCES)}")
+        src = SOURCES[name]
+        return SourceSpec(name, src.family, (), "", Fields(), src.licence, src.tier, builtin=name)
     name = raw.get("name")
     where = f"data spec source {name or index + 1}"
     _known(raw, SOURCE_KEYS, where)
@@ -170,6 +207,7 @@ def _source(raw, index: int, folder: Path) -> SourceSpec:
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
         raise ValueError(f"{where}: paths must be a list of file globs")
     files: list[str] = []
+    checked: list[str] = []  # whose records are checked for the fields: every local file, a remote pattern's first
     for pattern in paths:
         try:
             found = expand(pattern, folder)
@@ -178,11 +216,44 @@ def _source(raw, index: int, folder: Path) -> SourceSpec:
         if not found:
             raise ValueError(f"{where}: {pattern!r} matches no file")
         files.extend(found)
-    key = raw.get("field", "text")
-    missing = next((f for f in files if not first_record_has(f, fmt, key)), None)
-    if missing is not None:
-        raise ValueError(f"{where}: field {key!r} is missing from the records of {missing}")
+        checked.extend(found[:1] if is_uri(pattern) else found)
+    files = list(dict.fromkeys(files))
+    fields = _fields(raw, where)
+    for f in checked:
+        missing = missing_field(f, fmt, fields)
+        if missing is not None:
+            raise ValueError(f"{where}: field {missing!r} is missing from the records of {f}")
     licence = raw.get("licence")
     if not isinstance(licence, str) or not licence.strip():
         raise ValueError(f"{where}: licence is required (the manifest and every report name it)")
-    return SourceSpec(name, family, tuple(dict.fromkeys(files)), fmt, key, licence, tier)
+    cap = raw.get("max_documents", 0)
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
+        raise ValueError(f"{where}: max_documents {cap!r} must be a whole number (0: every document)")
+    return SourceSpec(name, family, tuple(files), fmt, fields, licence, tier, cap)
+
+
+def _fields(raw: dict, where: str) -> Fields:
+    """A source's `field` or `template`, and its `where` filters, checked."""
+    if "field" in raw and "template" in raw:
+        raise ValueError(f"{where}: give field or template, not both")
+    key, template = raw.get("field", "text"), raw.get("template", "")
+    if not isinstance(key, str) or not isinstance(template, str):
+        raise ValueError(f"{where}: field and template are strings")
+    if template:
+        try:
+            names = Fields(template=template).names
+        except ValueError as e:
+            raise ValueError(f"{where}: template {template!r} is not a format string: {e}") from None
+        if not names or any(not n.isidentifier() for n in names):
+            raise ValueError(f"{where}: template {template!r} must name record fields, as {{message}}")
+    filters = raw.get("where", {})
+    if not isinstance(filters, dict):
+        raise ValueError(f"{where}: where must map a field to {{in: [...]}} or {{not_in: [...]}}")
+    parsed = []
+    for path, rule in filters.items():
+        if not isinstance(path, str) or not isinstance(rule, dict) or len(rule) != 1 \
+                or next(iter(rule)) not in ("in", "not_in") or not isinstance(next(iter(rule.values())), list):
+            raise ValueError(f"{where}: where {path!r} must be {{in: [VALUES]}} or {{not_in: [VALUES]}}")
+        op, values = next(iter(rule.items()))
+        parsed.append((path, op, tuple(values)))
+    return Fields(key, template, tuple(parsed))

@@ -30,10 +30,12 @@ EOS = "<|endoftext|>"      # id 0 of trained tokenizers: ends every document in 
 
 
 def split_key(doc_id: str) -> float:
-    """A document's place in [0, 1), from its id without the source prefix and extension,
-    so one module lands on the same side in every source derived from it (the stdlib file,
-    its pydoc page, its docstring pairs): held-out code never leaks into training."""
-    key = doc_id.split("/", 1)[-1].rsplit(".", 1)[0]
+    """A document's place in [0, 1), from its id without the source prefix and its last
+    part's extension, so one module lands on the same side in every source derived from it
+    (the stdlib file, its pydoc page, its docstring pairs): held-out code never leaks into
+    training. A spec source's `name/file.jsonl/17` keeps file and line."""
+    folder, _, name = doc_id.split("/", 1)[-1].rpartition("/")
+    key = f"{folder}/{name.rsplit('.', 1)[0]}" if folder else name.rsplit(".", 1)[0]
     return int(hashlib.sha1(key.encode()).hexdigest()[:12], 16) / 16**12
 
 
