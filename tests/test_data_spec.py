@@ -107,7 +107,8 @@ def test_a_document_in_two_sources_is_kept_in_the_first_only(corpus, tmp_path):
     (path.parent / "news" / "b.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in news[5:]) + "\n")
     s = prepare(512, tmp_path / "cache", registry=load_spec(path).registry(), quiet=True).sources()
     assert s["echo"]["documents"] == first.sources()["echo"]["documents"]
-    assert s["echo"]["duplicates_of_earlier_sources"] == 5 and s["echo"]["documents_train"] + s["echo"]["documents_val"] == 10
+    assert s["echo"]["duplicates_of_earlier_sources"] == 5
+    assert s["echo"]["documents_train"] + s["echo"]["documents_val"] == 10
 
 
 def test_templates_filters_caps_and_builtin_sources_mix_in_one_spec(corpus, tmp_path):

@@ -95,6 +95,24 @@ def _sweep(cluster: Cluster, storage: Path, *extra: str) -> subprocess.Popen:
                             stdout=open(cluster.tmp / "sweep.log", "w"), stderr=subprocess.STDOUT)
 
 
+def test_a_preparation_spread_over_three_nodes_writes_the_same_bytes_as_one_process(cluster, tmp_path):
+    from test_store import UNIT, _corpus, _shards
+    spec = _corpus(tmp_path / "corpus")
+    cluster.start_head(cpus=1)
+    cluster.add("a", cpus=1)
+    cluster.add("b", cpus=1)
+    for where, address in (("alone", ""), ("spread", cluster.gcs)):
+        done = subprocess.run([sys.executable, "-m", "trainers.data.prepare", "--spec", str(spec), "--cache",
+                               str(tmp_path / where), "--shard-mb", str(UNIT / 2**20), "--ray", address],
+                              cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "prose: read 2/2 files" in done.stdout
+    alone, spread = _shards(tmp_path / "alone"), _shards(tmp_path / "spread")
+    assert len(alone) > 100 and alone == spread
+    tasks = cluster._list("tasks", "--detail", "--limit", "10000", "--filter", "func_or_class_name=_tokenize_task")
+    assert len({t["node_id"] for t in tasks}) == 3, "the shards were not written on every node"
+
+
 def _can_unshare() -> bool:
     return subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
 

@@ -41,9 +41,9 @@ def _corpus(folder: Path) -> Path:
 
 
 def _shards(root: Path) -> dict[str, str]:
-    """Every file of the token store under a cache, by name: its SHA-1."""
-    return {str(p.relative_to(root / "tokens")): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted((root / "tokens").rglob("*")) if p.is_file()}
+    """Every file of the token store and the documents files under a cache, by name: its SHA-1."""
+    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for folder in ("tokens", "docs") for p in sorted((root / folder).rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +126,25 @@ def test_a_killed_preparation_resumes_with_its_finished_shards_kept(spec, in_pro
     assert not entry.name.endswith(".partial")
     assert all((entry / p.name).stat().st_mtime_ns == t for p, t in kept.items())  # kept, not written again
     assert _shards(root) == _shards(in_process[0])
+
+
+def test_a_failed_read_keeps_the_files_already_read(tmp_path):
+    from trainers.data.read import read_pieces
+
+    def piece(k, fail=False):
+        def documents():
+            if fail:
+                raise OSError(f"file {k} went away")
+            yield f"f{k}/1", f"document {k}"
+            return {"files": 1, "records": 1, "malformed": 0, "first_malformed": [], "filtered": 0}
+        return documents
+    with pytest.raises(OSError, match="file 1 went away"):
+        read_pieces((piece(0), piece(1, fail=True), piece(2)), tmp_path, say=lambda *a: None)
+    first = (tmp_path / "part-00000.json").stat().st_mtime_ns
+    parts, dropped, reports = read_pieces((piece(0, fail=True), piece(1), piece(2)), tmp_path, say=lambda *a: None)
+    assert (tmp_path / "part-00000.json").stat().st_mtime_ns == first  # read before: not read again
+    assert [p.read_text() for p in parts] == [f'["f{k}/1", "document {k}"]\n' for k in range(3)]
+    assert dropped == {} and [r["records"] for r in reports] == [1, 1, 1]
 
 
 def test_shard_size_and_ray_address_are_checked_in_one_line(spec, tmp_path):

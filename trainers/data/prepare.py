@@ -6,9 +6,10 @@ Three caches under $CODEMIX_CACHE (default ~/.cache/codemix), each keyed by cont
   docs/<source>-<version>.jsonl              a source's documents  (source version)
   tokenizer-<key>/                           byte-level BPE, HF format (sources + vocab)
   tokens/<source>-<version>-<tokenizer>/     shards (trainers.data.store), stats.json
-Documents are exact-deduplicated (across every source, in registry order) and
-decontaminated as they are read, one at a time; each source's documents file is then tokenized in units, each its own shard, as
-Ray tasks when Ray runs (trainers.data.tokenize). Every trial and worker of a sweep, and
+Documents are decontaminated as they are read, one at a time (a source of files is read a
+file per Ray task when Ray runs: trainers.data.read), and exact-deduplicated across every
+source in registry order; each source's documents file is then tokenized in units, each its
+own shard, as Ray tasks when Ray runs (trainers.data.tokenize). Every trial and worker of a sweep, and
 every later sweep, reads the same shards: nothing is tokenized twice. Each entry is written
 under a temporary name and renamed when complete, so a crash never leaves a half-built
 entry that looks finished (a source's finished shards are kept and the rest resumed), and
@@ -34,6 +35,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from common.fetch import SourceUnavailable, cache_root
 from trainers.data.decontaminate import DECONTAMINATION, screen
 from trainers.data.pretrained import load_pretrained, save_pretrained_tokenizer
+from trainers.data.read import part_documents, read_pieces, returned
+from trainers.data.readers import Malformed
 from trainers.data.sources import FAMILIES, SOURCES, Source
 from trainers.data.store import Packed, dtype_for
 from trainers.data.tokenize import EOS, UNIT_BYTES, held_out, split_key, tokenize_source
@@ -126,31 +129,39 @@ def _atomic_dir(final: Path, build) -> bool:
     return True
 
 
-def _returned(documents, box: dict):
-    """The documents of a source, keeping what its generator returns (a spec source's
-    malformed-record report) in box["report"]."""
-    box["report"] = yield from documents
-
-
 def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
-def _documents_file(src: Source, root: Path) -> tuple[Path, dict]:
+def _documents_file(src: Source, root: Path, say=print) -> tuple[Path, dict]:
     """A source's documents, decontaminated and without exact duplicates, as a JSONL cache
     file built once, streaming (one document in memory at a time), and its record: counts,
-    malformed records (a spec source's), and the held-out fallback. Beside it: the sorted
-    digests of its documents (`.digests.npy`, for deduplication across sources) and the
-    contaminated ones dropped (`.dropped.json`). Raises SourceUnavailable."""
+    malformed records (a spec source's), and the held-out fallback. A source read from files
+    is read a file at a time as Ray tasks when Ray runs (trainers.data.read), into parts
+    strung together here in order. Beside the file: the sorted digests of its documents
+    (`.digests.npy`, for deduplication across sources) and the contaminated ones dropped
+    (`.dropped.json`). Raises SourceUnavailable, or ValueError for too many malformed records."""
     path = root / "docs" / f"{src.name}-{_key(src.version, DECONTAMINATION, DEDUP)}.jsonl"
     meta_path = path.with_suffix(".meta.json")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        dropped, seen, duplicates, documents, lowest, box = {}, set(), 0, 0, (2.0, None), {}
+        parts = path.with_suffix(".parts")
+        if src.pieces:
+            files, dropped, reports = read_pieces(src.pieces, parts, say, src.name)
+            bad = Malformed.merged(src.name, reports)
+            bad.check(src.max_bad_fraction)
+            if bad.bad:
+                say(f"{src.name}: {bad.bad:,} of {bad.records:,} records malformed and skipped, first "
+                    f"{'; '.join(bad.first)}")
+            stream, box = part_documents(files), {"report": bad.report(len(src.pieces))}
+        else:
+            dropped, box = {}, {}
+            stream = screen(returned(src.documents(root), box), dropped)
+        seen, duplicates, documents, lowest = set(), 0, 0, (2.0, None)
         any_held_out = False
         tmp = path.with_suffix(f".tmp-{os.getpid()}")
         with tmp.open("w") as f:
-            for doc_id, text in screen(_returned(src.documents(root), box), dropped):
+            for doc_id, text in stream:
                 digest = _digest(text)
                 if digest in seen:
                     duplicates += 1
@@ -169,6 +180,7 @@ def _documents_file(src: Source, root: Path) -> tuple[Path, dict]:
         path.with_suffix(".dropped.json").write_text(json.dumps(dropped, indent=1))
         meta_path.write_text(json.dumps(meta))
         tmp.rename(path)
+        shutil.rmtree(parts, ignore_errors=True)
     return path, json.loads(meta_path.read_text())
 
 
@@ -243,7 +255,7 @@ def prepare(vocab_size: int = 4096, root: Path | None = None, registry: dict[str
     for src in registry.values():  # documents first: a source that cannot be built is left out
         start = time.perf_counter()
         try:
-            files[src.name] = _documents_file(src, root)
+            files[src.name] = _documents_file(src, root, say)
         except SourceUnavailable as e:
             missing[src.name] = str(e)
             say(f"skipped {src.name}: {e}")

@@ -94,6 +94,22 @@ class Malformed:
         if len(self.first) < SHOWN:
             self.first.append(f"{where} ({why})")
 
+    @classmethod
+    def merged(cls, source: str, reports: list[dict]) -> "Malformed":
+        """One source's count from its files' reports (`report`), in order."""
+        bad = cls(source)
+        for r in reports:
+            bad.records += r["records"]
+            bad.bad += r["malformed"]
+            bad.filtered += r["filtered"]
+            bad.first += r["first_malformed"][:SHOWN - len(bad.first)]
+        return bad
+
+    def report(self, files: int) -> dict:
+        """What the manifest keeps."""
+        return {"files": files, "records": self.records, "malformed": self.bad, "first_malformed": self.first,
+                "filtered": self.filtered}
+
     def check(self, max_fraction: float) -> None:
         """Refuses the source in one line when more than `max_fraction` of its records were bad."""
         if self.records and self.bad / self.records > max_fraction:

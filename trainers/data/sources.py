@@ -53,6 +53,10 @@ class Source:
     version: str
     documents: Callable[[Path], Iterator[tuple[str, str]]] = field(repr=False, compare=False)
     tier: str = ""     # text only: encyclopedic, news, speeches, literature (TIERS)
+    # A source read from files: one callable per file yielding its documents (and returning
+    # its reader's report), read in parallel (trainers.data.read); () reads `documents`.
+    pieces: tuple[Callable[[], Iterator[tuple[str, str]]], ...] = field(default=(), repr=False, compare=False)
+    max_bad_fraction: float = 1.0  # malformed records a source may have before it is refused
 
 
 def _gutenberg(folder: str) -> Callable[[Path], Iterator[tuple[str, str]]]:

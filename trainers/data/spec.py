@@ -29,9 +29,10 @@ Everything is checked when the spec is loaded, before any work: unknown keys, fa
 tiers, formats and built-in sources, a path that matches nothing, a field missing from a
 file's records (every local file's; a remote pattern's first file's), a vocabulary that does
 not fit the token arrays. The embedded default and the study's remote datasets are specs
-too (`embedded_spec()` here, `trainers.data.remote.remote_spec()`), read by the same code. A source's version (what its cached
-documents are keyed by) is its files' names, sizes and modification times with the format
-and field: changing a file re-prepares that source.
+too (`embedded_spec()` here, `trainers.data.remote.remote_spec()`), read by the same code. A
+source's version (what its cached documents are keyed by) is its files' names, sizes and
+modification times with the format and fields: changing a file re-prepares that source. A
+source's files are read one per task (trainers.data.read) unless it is capped.
 """
 
 from __future__ import annotations
@@ -87,14 +88,26 @@ class DataSpec:
     def registry(self) -> dict[str, Source]:
         return {s.name: SOURCES[s.builtin] if s.builtin else
                 Source(s.name, s.family, s.licence, f"{self.path.name}: {len(s.files)} files", s.version,
-                       partial(_documents, s, self.max_bad_fraction), tier=s.tier)
+                       partial(_documents, s, self.max_bad_fraction), tier=s.tier,
+                       pieces=() if s.max_documents else tuple(partial(_file_documents, s, f) for f in s.files),
+                       max_bad_fraction=self.max_bad_fraction)
                 for s in self.sources}
 
 
+def _file_documents(source: SourceSpec, path: str):
+    """One file's documents of a spec source (a piece, read as one task); returns its
+    reader's report."""
+    bad = Malformed(source.name)
+    for doc_id, text in read_documents([path], source.format, source.fields, bad):
+        yield f"{source.name}/{doc_id}", text
+    return bad.report(1)
+
+
 def _documents(source: SourceSpec, max_bad_fraction: float, cache):
-    """A spec source's documents, streamed (the first `max_documents`, if set); refused in
-    one line when too many were malformed. Returns what the manifest keeps of them: files,
-    records read, malformed ones and the first few by file:line, filtered ones."""
+    """A spec source's documents in one stream, the first `max_documents` (a capped source
+    is read in order, in this process); refused in one line when too many were malformed.
+    Returns what the manifest keeps of them: files, records read, malformed ones and the
+    first few by file:line, filtered ones."""
     bad = Malformed(source.name)
     for n, (doc_id, text) in enumerate(read_documents(list(source.files), source.format, source.fields, bad), 1):
         yield f"{source.name}/{doc_id}", text
@@ -104,8 +117,7 @@ def _documents(source: SourceSpec, max_bad_fraction: float, cache):
     if bad.bad:
         print(f"[prepare] {source.name}: {bad.bad:,} of {bad.records:,} records malformed and skipped, first "
               f"{'; '.join(bad.first)}", flush=True)
-    return {"files": len(source.files), "records": bad.records, "malformed": bad.bad, "first_malformed": bad.first,
-            "filtered": bad.filtered}
+    return bad.report(len(source.files))
 
 
 def is_spec(data: str) -> bool:
