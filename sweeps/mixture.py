@@ -50,10 +50,7 @@ def add_flags(parser):
 
 def natural_shares(parts: tuple[str, ...], spec) -> np.ndarray:
     """The parts' training tokens, as shares (the data is prepared here if it is not yet)."""
-    from trainers.data.prepare import prepare
-    from trainers.sizes import get_size
-    data = prepare(vocab_size=get_size(spec.base.model_size).vocab_size, registry=spec.registry(),
-                   tokenizer=spec.tokenizer())
+    data = spec.prepared()
     sizes = np.array([data.family_size(p, "train") for p in parts], dtype=float)
     if (sizes == 0).any():
         raise ValueError(f"--parts: {', '.join(p for p, n in zip(parts, sizes, strict=True) if n == 0)} "

@@ -21,7 +21,7 @@ from sweeps import store
 from sweeps.simplex import parse_label, to_fields
 from sweeps.spec import SweepSpec
 from trainers.config import TrainConfig, check_machine
-from trainers.data.prepare import PreparedData, prepare
+from trainers.data.prepare import PreparedData
 from trainers.memory import PLAN_MFU, PLAN_PEAK, Plan, fitted, plan_for
 from trainers.sizes import get_size, model_config
 
@@ -124,8 +124,7 @@ def prepare_sweep(spec: SweepSpec, configs: list[TrainConfig], dry_run: bool = F
     gpu_plans(configs)  # a trial that fits no GPU is refused here, in one line
     for needs in {(c.eval_suite, c.eval_tasks, c.allow_code_execution): c for c in configs}.values():
         check_machine(needs)  # lm-eval's registry and the sandbox, once per distinct need
-    data = prepare(vocab_size=get_size(spec.base.model_size).vocab_size, registry=spec.registry(),
-                   tokenizer=spec.tokenizer())
+    data = spec.prepared()
     for cfg in configs:
         cfg.check_data(data)
     if dry_run:

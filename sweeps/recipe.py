@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None, doc: str = __doc__, experiment: str = "c
         data = prepare_sweep(spec, [replace(r, init_checkpoint="") for r in runs], dry_run=spec.dry_run)
         if spec.dry_run:
             for p in params:
-                print(json.dumps({**p, "manifest": str(data.manifest), "stages": [s.name for s in stages[p["variant"]]]},
+                print(json.dumps({**p, "manifest": data.location, "stages": [s.name for s in stages[p["variant"]]]},
                                  sort_keys=True))
             if plans := gpu_plans(runs):
                 print(plan_table(plans, len(runs)))

@@ -157,7 +157,7 @@ def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trai
     `base` (the constant part of every trial's config) and `params` (the parent's params)
     default to a training sweep's; the planted sweep gives its own."""
     if base is None:
-        base = plan.params(spec, {**{a.name: a.values[0] for a in axes}, "seed": spec.seeds[0]}, str(data.manifest))
+        base = plan.params(spec, {**{a.name: a.values[0] for a in axes}, "seed": spec.seeds[0]}, data.location)
         params = sweep_params(spec, data, axes)
     steps = base.get("steps") or TrainConfig(**{k: v for k, v in base.items() if k in TRAIN_FIELDS}).steps
     # Joins $RAY_ADDRESS or this machine's running cluster, else starts a local one. The Train

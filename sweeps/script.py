@@ -32,7 +32,7 @@ def run_script(doc: str, experiment: str, add_flags, axes_of, argv: list[str] | 
         if spec.dry_run:
             if spec.search == "grid":
                 for c in configs:
-                    print(json.dumps({**c, "manifest": str(data.manifest)}, sort_keys=True))
+                    print(json.dumps({**c, "manifest": data.location}, sort_keys=True))
             else:
                 print(json.dumps({a.name: [a.low, a.high] if a.low is not None else list(a.values) for a in axes}))
             if plans := gpu_plans(train_configs(configs)):

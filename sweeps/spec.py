@@ -7,6 +7,7 @@ returns a `SweepSpec`; a bad value raises `ValueError` with a one-line message n
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 from dataclasses import dataclass, replace
@@ -19,7 +20,8 @@ from trainers.presets import PRESETS, get_preset
 from trainers.data.mixture import DEFAULT_CODE_MIX
 from trainers.data.remote import STACK_LANGUAGES, remote_registry
 from trainers.data.sources import Source
-from trainers.data.spec import embedded_spec, is_spec, load_spec, spec_from_dict
+from trainers.data.prepare import PreparedData, prepare
+from trainers.data.spec import embedded_spec, is_spec, is_store, load_spec, spec_from_dict
 from trainers.sizes import SIZES
 from trainers.config import ATTENTION, KERNELS, PRECISIONS, VAL_METRIC, TrainConfig
 
@@ -59,6 +61,14 @@ class SweepSpec:
         if is_spec(self.data):  # a user's own corpora (trainers/data/spec.py)
             return load_spec(self.data).registry()
         return remote_registry(self.languages, max_documents=self.remote_documents)
+
+    def prepared(self) -> PreparedData:
+        """The data every trial reads: prepared here once (cached by content), or a published
+        store's node copy."""
+        if is_store(self.data):
+            return PreparedData.open(self.data)
+        return prepare(vocab_size=SIZES[self.base.model_size].vocab_size, registry=self.registry(),
+                       tokenizer=self.tokenizer())
 
     def tokenizer(self) -> str:
         """A data spec's pretrained tokenizer (folder or hub id); "": a BPE trained on the data."""
@@ -154,11 +164,12 @@ def add_shared_flags(parser: argparse.ArgumentParser, experiment: str) -> None:
                              "default: Glorot-normal from scratch")
     parser.add_argument("--no-repeat", action="store_true",
                         help="refuse a budget that would repeat any source (default: repeat, and log epochs per source)")
-    parser.add_argument("--data", default="embedded", metavar="embedded|remote|SPEC.yaml",
+    parser.add_argument("--data", default="embedded", metavar="embedded|remote|SPEC.yaml|STORE",
                         help="embedded: built offline on this machine; remote: the study's Hugging Face datasets, "
                              "every file, read through the hub's filesystem ($CODEMIX_HUB: a mirror of them; "
                              "`python -m trainers.data.remote` prints this spec to edit); SPEC.yaml: your own corpora "
-                             "(the format: README, 'Your own data')")
+                             "(the format: README, 'Your own data'); STORE: a store published by "
+                             "`trainers.data.prepare --output` (s3://... or a shared folder), copied to each node as read")
     parser.add_argument("--languages", default=",".join(STACK_LANGUAGES),
                         help="The Stack languages for --data remote (default: the 25 largest)")
     parser.add_argument("--remote-documents", type=int, default=0,
@@ -217,8 +228,15 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         raise ValueError(f"--resume: no sweep {args.experiment!r} stored under {storage}")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking(storage)
     check_tracking(tracking)
-    if args.data not in ("embedded", "remote") and not is_spec(args.data):
-        raise ValueError(f"--data {args.data!r}: choose embedded, remote or a data spec (a .yaml file)")
+    if args.data not in ("embedded", "remote") and not is_spec(args.data) and not is_store(args.data):
+        raise ValueError(f"--data {args.data!r}: choose embedded, remote, a data spec (a .yaml file) or a published "
+                         "store (s3://... or a folder with a manifest.json)")
+    if is_store(args.data):
+        published = PreparedData.open(args.data)  # one line if there is none: nothing starts
+        vocab, have = SIZES[base.model_size].vocab_size, json.loads(published.manifest.read_text())["vocab_size"]
+        if have > vocab:
+            raise ValueError(f"--data {args.data}: its tokenizer has {have:,} tokens but size {base.model_size}'s "
+                             f"embedding holds {vocab:,}")
     if is_spec(args.data):
         data_spec = load_spec(args.data)
         args.data = str(data_spec.path)
@@ -245,7 +263,7 @@ def resolve(args: argparse.Namespace) -> SweepSpec:
         resume=args.resume, dry_run=args.dry_run, metric=args.metric, mode=mode, pareto=args.pareto,
         data=args.data, languages=tuple(lang.strip() for lang in args.languages.split(",") if lang.strip()),
         remote_documents=args.remote_documents, verbose=args.verbose)
-    if not is_spec(spec.data):
+    if not is_spec(spec.data) and not is_store(spec.data):
         spec.registry()  # unknown languages fail here, before anything starts (a data spec was checked above)
     return spec
 

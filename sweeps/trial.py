@@ -44,7 +44,7 @@ def run_recipe_trial(point: dict, base: dict) -> None:
                           tokens_before=tokens_before)
 
     checkpoint, metrics, log = run_recipe(get_recipe(recipe, cooldown), base, Path(storage).parent, train,
-                                          PreparedData(Path(base.manifest)))
+                                          PreparedData.open(base.manifest))
     tune.report({**metrics, "stages": len(log), "stages_reused": sum(s["reused"] for s in log),
                  "stage_keys": ",".join(s["key"] for s in log), "checkpoint_path": checkpoint, FINAL: True,
                  TIMESTEPS: sum(s["step_tokens"] for s in log)})

@@ -50,14 +50,24 @@ def _keys(s3, prefix: str) -> list[str]:
     return keys
 
 
-def test_a_sweep_keeps_everything_in_s3(s3, prepared, tmp_path):
+def test_a_sweep_keeps_everything_in_s3_and_trains_from_a_store_published_there(s3, prepared, tmp_path):
+    """The embedded data published to the bucket; the sweep, on a node with an empty cache,
+    trains from it (copied as read: nothing prepared there) and keeps everything in S3."""
     storage = f"s3://{BUCKET}/sweeps"
     env = {**s3["env"], "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "RAY_ADDRESS": "local",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run([sys.executable, "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0,1", "--workers", "1",
-                           "--eval-suite", "none", "--storage", storage, "--experiment", "in-s3"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    published = subprocess.run([sys.executable, "-m", "trainers.data.prepare", "--output", f"s3://{BUCKET}/store"],
+                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert published.returncode == 0, published.stderr[-2000:]
+    node = tmp_path / "node-cache"
+    done = subprocess.run([sys.executable, "sweeps/ratio.py", "--preset", "smoke", "--ratios", "0.25,1", "--workers",
+                           "1", "--tokens", "65536", "--eval-suite", "none", "--storage", storage, "--experiment",
+                           "in-s3", "--data", f"s3://{BUCKET}/store"],
+                          cwd=ROOT, env={**env, "CODEMIX_CACHE": str(node)}, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert sorted(p.name for p in node.iterdir() if p.is_dir()) == ["stores"]  # read from the bucket, not prepared
+    copy = next((node / "stores").iterdir())
+    assert (copy / "tokenizer" / "tokenizer.json").exists() and len(list((copy / "tokens").iterdir())) >= 2
     keys = _keys(s3, "sweeps/")
     assert "sweeps/in-s3.sweep.json" in keys
     assert sum(k.endswith("/result.json") and k.startswith("sweeps/tune/") for k in keys) == 2  # one per trial
@@ -68,6 +78,8 @@ def test_a_sweep_keeps_everything_in_s3(s3, prepared, tmp_path):
     import mlflow
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = client.search_runs([client.get_experiment_by_name("in-s3").experiment_id], "tags.trial_id != ''")
+    for r in runs:  # 512 sequences: every family within half a point of its share, read from the store
+        assert abs(r.data.metrics["realized_code_ratio"] - float(r.data.params["code_ratio"])) <= 0.005
     assert len(runs) == 2 and all(r.data.tags["checkpoint"].startswith(f"{BUCKET}/sweeps/train/")
                                   or r.data.tags["checkpoint"].startswith(storage) for r in runs)
     status = subprocess.run([sys.executable, "-m", "sweeps.status", "--storage", storage, "--experiment", "in-s3"],
@@ -91,6 +103,35 @@ def test_an_s3_storage_without_a_tracking_server_is_refused_in_one_line(s3):
                           timeout=120)
     assert done.returncode == 2 and "set MLFLOW_TRACKING_URI" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_store_published_to_s3_is_copied_to_a_node_as_it_is_read(s3, tmp_path, monkeypatch):
+    import yaml
+    from test_data_spec import write_corpus
+    from trainers.data.prepare import PreparedData
+    raw = write_corpus(tmp_path / "corpus")
+    (tmp_path / "corpus" / "spec.yaml").write_text(yaml.safe_dump(raw))
+    cmd = [sys.executable, "-m", "trainers.data.prepare", "--spec", str(tmp_path / "corpus" / "spec.yaml"),
+           "--cache", str(tmp_path / "prep"), "--output", f"s3://{BUCKET}/corpus-store"]
+    first = subprocess.run(cmd, cwd=ROOT, env=s3["env"], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert f"published: s3://{BUCKET}/corpus-store/manifest.json" in first.stdout
+    again = subprocess.run(cmd, cwd=ROOT, env=s3["env"], capture_output=True, text=True, timeout=300)
+    assert "(0 files sent, the rest already there)" in again.stdout  # nothing sent twice
+    for key, value in {**s3["env"], "CODEMIX_CACHE": str(tmp_path / "node")}.items():
+        monkeypatch.setenv(key, value)
+    store = PreparedData.open(f"s3://{BUCKET}/corpus-store")
+    local = PreparedData(next((tmp_path / "prep" / "manifests").iterdir()))
+    assert store.location == f"s3://{BUCKET}/corpus-store/manifest.json"
+    assert not (store.manifest.parent / "tokens").exists()  # nothing but the manifest and tokenizer yet
+    assert np.array_equal(np.asarray(store.tokens("my_code", "train")), np.asarray(local.tokens("my_code", "train")))
+    assert [p.name for p in (store.manifest.parent / "tokens").iterdir()] == [Path(local.sources()["my_code"]["dir"]).name]
+    assert store.family_size("text", "train") == local.family_size("text", "train")
+    with pytest.raises(ValueError, match="no published store there"):
+        PreparedData.open(f"s3://{BUCKET}/no-store")
+    bad = subprocess.run([*cmd[:-1], "s3://no-such-bucket/store"], cwd=ROOT, env=s3["env"], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2 and "bucket no-such-bucket is not there" in bad.stderr
 
 
 def _upload(s3, folder: Path, prefix: str) -> None:

@@ -128,6 +128,18 @@ def test_a_killed_preparation_resumes_with_its_finished_shards_kept(spec, in_pro
     assert _shards(root) == _shards(in_process[0])
 
 
+def test_a_store_published_to_a_folder_reads_as_the_cache_it_came_from(in_process, tmp_path):
+    from trainers.data.prepare import PreparedData
+    from trainers.data.publish import publish
+    _, data = in_process
+    location = publish(data, str(tmp_path / "store"), say=lambda *a: None)
+    store = PreparedData.open(tmp_path / "store")
+    assert store.manifest == Path(location) and store.location == location
+    assert np.array_equal(np.asarray(store.tokens("prose", "train")), np.asarray(data.tokens("prose", "train")))
+    assert store.eos_id == data.eos_id and (store.tokenizer_dir / "tokenizer.json").exists()
+    assert "documents" not in store.sources()["prose"]  # the cache's own paths stay behind
+
+
 def test_a_failed_read_keeps_the_files_already_read(tmp_path):
     from trainers.data.read import read_pieces
 

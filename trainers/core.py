@@ -45,7 +45,7 @@ def build_model(cfg: TrainConfig, resume_dir: Path | None):
     if source is not None:
         return LlamaForCausalLM.from_pretrained(source, dtype=torch.float32, attn_implementation=cfg.attention)
     torch.manual_seed(cfg.seed)
-    eos = PreparedData(Path(cfg.manifest)).eos_id if cfg.manifest else 0
+    eos = PreparedData.open(cfg.manifest).eos_id if cfg.manifest else 0
     model = LlamaForCausalLM(model_config(cfg.model_size, eos))
     model.set_attn_implementation(cfg.attention)
     glorot_normal_(model)

@@ -88,7 +88,7 @@ def _train_stage(cfg: TrainConfig, index: int, folder: Path | None, resume_dir: 
         torch.set_num_threads(cfg.cpu_threads)
     device = ray.train.torch.get_device()
 
-    data = PreparedData(Path(cfg.manifest))  # prepared once by the driver: nothing to tokenize here
+    data = PreparedData.open(cfg.manifest)  # prepared once by the driver (or published): nothing to tokenize here
     stream = MixedStream({p: data.family_tokens(p, "train") for p, w in cfg.mixture.parts().items() if w > 0},
                          cfg.mixture, cfg.seq_len, cfg.seed)
     fresh_on_gpu = device.type == "cuda" and resume_dir is None and not cfg.init_checkpoint

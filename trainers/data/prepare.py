@@ -34,6 +34,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from common.fetch import SourceUnavailable, cache_root
 from trainers.data.decontaminate import DECONTAMINATION, screen
+from trainers.data.files import is_uri
 from trainers.data.pretrained import load_pretrained, save_pretrained_tokenizer
 from trainers.data.read import part_documents, read_pieces, returned
 from trainers.data.readers import Malformed
@@ -56,13 +57,44 @@ class PreparedData:
     manifest: Path
     built: tuple[str, ...] = field(default=(), compare=False)  # entries built by this call
 
+    @classmethod
+    def open(cls, location: str | Path) -> "PreparedData":
+        """The prepared data at a manifest's path, or a published store's location (s3://...
+        or a folder; trainers.data.publish): this node's copy of it."""
+        if is_uri(location):
+            from trainers.data.publish import node_copy
+            return cls(node_copy(str(location)))
+        path = Path(location).expanduser()
+        return cls(path / "manifest.json" if path.is_dir() else path)
+
     @property
     def _m(self) -> dict:
         return json.loads(self.manifest.read_text())
 
     @property
+    def location(self) -> str:
+        """Where every node finds this data: the published store it was copied from, or the
+        manifest's path (a cache every node sees)."""
+        return self._m.get("store") or str(self.manifest)
+
+    def _folder(self, folder: str) -> Path:
+        """A folder the manifest names: absolute, or relative to it (a published store's, the
+        node's copy fetched on first use)."""
+        if Path(folder).is_absolute():
+            return Path(folder)
+        store = self._m.get("store")
+        if store:
+            from trainers.data.publish import fetch
+            return fetch(store, self.manifest.parent, folder)
+        return self.manifest.parent / folder
+
+    @property
     def tokenizer_dir(self) -> Path:
-        return Path(self._m["tokenizer"])
+        return self._folder(self._m["tokenizer"])
+
+    def source_dir(self, source: str) -> Path:
+        """A source's shards' folder (on this node)."""
+        return self._folder(self.sources()[source]["dir"])
 
     @property
     def eos_id(self) -> int:
@@ -78,7 +110,7 @@ class PreparedData:
     def tokens(self, source: str, split: str) -> Packed:
         """A source's split, its shards memory-mapped end to end (nothing is read yet)."""
         s = self.sources()[source]
-        return Packed.open(Path(s["dir"]), split, s["dtype"], s["shards"])
+        return Packed.open(self.source_dir(source), split, s["dtype"], s["shards"])
 
     def missing(self) -> dict[str, str]:
         """Sources that could not be built, and why (one line each)."""
@@ -342,6 +374,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shard-mb", type=float, default=UNIT_BYTES / 2**20, metavar="MB",
                    help=f"documents per token shard, in MB of text (default {UNIT_BYTES >> 20}); each shard is one "
                         "task, so smaller shards spread a source over more workers")
+    p.add_argument("--output", default="", metavar="S3_URI_OR_FOLDER",
+                   help="also publish the prepared store there (s3://bucket/prefix, or a folder every node sees): "
+                        "sweeps then train from it with --data S3_URI_OR_FOLDER, each node copying what it reads")
     p.add_argument("--ray", default=os.environ.get("RAY_ADDRESS", ""), metavar="ADDRESS",
                    help="tokenize the shards as Ray tasks on this cluster (default $RAY_ADDRESS, set by `ray job "
                         "submit`; 'local' starts one on this machine's cores; none: in this process). The shards are "
@@ -364,11 +399,17 @@ def main(argv: list[str] | None = None) -> None:
             import ray
             ray.init(address=None if args.ray == "local" else args.ray, include_dashboard=False,
                      log_to_driver=False)
+        if args.output:
+            from trainers.data.publish import check_writable
+            check_writable(args.output)
         data = prepare(vocab, args.cache, registry=registry, unit_bytes=int(args.shard_mb * 2**20), tokenizer=tokenizer)
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     print(json.dumps(data.sources(), indent=1))
     print(f"manifest: {data.manifest}")
+    if args.output:
+        from trainers.data.publish import publish
+        print(f"published: {publish(data, args.output, say=lambda *a: print('[prepare]', *a, flush=True))}")
 
 
 if __name__ == "__main__":

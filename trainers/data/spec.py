@@ -124,6 +124,13 @@ def is_spec(data: str) -> bool:
     return data.endswith((".yaml", ".yml"))
 
 
+def is_store(data: str) -> bool:
+    """Whether `--data` names a published token store (trainers.data.publish): a URI, or a
+    folder (or its manifest) holding a manifest.json."""
+    return is_uri(data) or (Path(data).expanduser() / "manifest.json").is_file() or \
+        (data.endswith(".json") and Path(data).expanduser().is_file())
+
+
 def load_spec(path: str | Path) -> DataSpec:
     """The spec at `path`, checked; ValueError with one line naming what is wrong."""
     path = Path(path).expanduser().resolve()
