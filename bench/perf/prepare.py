@@ -1,16 +1,19 @@
 """Benchmark: preparation into the token store, against bare `tokenizers`, and its memory as
 the corpus grows.
 
-    python -m bench.perf.prepare [--mb 25]    # prints and saves bench/results/prepare.json
+    python -m bench.perf.prepare [--mb 25] [--shard-mb 16]   # prints and saves bench/results/prepare.json
+    python -m bench.perf.prepare --mb 1024                    # the issue's 1 GB vs 4 GB (~40 min on 2 cores)
 
 Measured on this machine, on generated English-like prose (JSON lines, one source):
 - one core's tokens/s writing shards (reading the documents file, holding documents out,
   encoding, writing .bin/.idx files: `tokenize_source` in this process) against bare
   `Tokenizer.encode_batch` over the same texts already in memory, in the same process with
   the same tokenizer: target ratio >= 0.8;
-- the peak resident memory of a whole `python -m trainers.data.prepare` (documents,
-  deduplication, decontamination, tokenizer, shards) on a corpus of MB and of 4 x MB, each
-  in its own process: target ratio (large / small) close to 1, memory flat in corpus size.
+  (on a corpus of `--throughput-mb`, default 25);
+- the peak resident memory of a whole `python -m trainers.data.prepare` in one process (it
+  is the only worker: reading, deduplication, decontamination, tokenizer, shards of
+  `--shard-mb`) on a corpus of MB and of 4 x MB, each in its own process: target ratio
+  (large / small) within 1.2, memory flat in corpus size.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,12 +87,13 @@ def throughput(spec: Path, cache: Path) -> dict:
     return out
 
 
-def peak_rss_mb(spec: Path, cache: Path) -> tuple[float, float]:
+def peak_rss_mb(spec: Path, cache: Path, shard_mb: float) -> tuple[float, float]:
     """A whole preparation in its own process: its peak resident memory (MB) and wall time."""
     code = ("import resource, sys; from trainers.data.prepare import main; main(sys.argv[1:]); "
             "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, "--spec", str(spec), "--cache", str(cache), "--ray", ""],
+    done = subprocess.run([sys.executable, "-c", code, "--spec", str(spec), "--cache", str(cache), "--ray", "",
+                           "--shard-mb", str(shard_mb)],
                           cwd=ROOT, capture_output=True, text=True, check=True,
                           env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     peak = next(int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("PEAK"))
@@ -98,13 +103,20 @@ def peak_rss_mb(spec: Path, cache: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=25, help="the small corpus, MB (the large is 4x; default 25)")
+    parser.add_argument("--shard-mb", type=float, default=16, help="documents per shard, MB (default 16)")
+    parser.add_argument("--throughput-mb", type=float, default=25, help="the corpus for tokens/s, MB (default 25)")
     args = parser.parse_args()
-    results = {"machine_cpus": os.cpu_count(), "small_mb": args.mb, "large_mb": 4 * args.mb}
+    results = {"machine_cpus": os.cpu_count(), "small_mb": args.mb, "large_mb": 4 * args.mb, "shard_mb": args.shard_mb}
     with tempfile.TemporaryDirectory() as tmp:
-        small, large = write_corpus(Path(tmp) / "small", args.mb), write_corpus(Path(tmp) / "large", 4 * args.mb)
-        results.update(throughput(small, Path(tmp) / "cache-throughput"))
-        results["small_peak_rss_mb"], results["small_prepare_s"] = peak_rss_mb(small, Path(tmp) / "cache-small")
-        results["large_peak_rss_mb"], results["large_prepare_s"] = peak_rss_mb(large, Path(tmp) / "cache-large")
+        results.update(throughput(write_corpus(Path(tmp) / "speed", args.throughput_mb), Path(tmp) / "cache-speed"))
+        for name, mb in (("small", args.mb), ("large", 4 * args.mb)):
+            spec = write_corpus(Path(tmp) / name, mb)
+            results[f"{name}_peak_rss_mb"], results[f"{name}_prepare_s"] = peak_rss_mb(
+                spec, Path(tmp) / f"cache-{name}", args.shard_mb)
+            print(f"{name}: {mb:g} MB prepared in {results[f'{name}_prepare_s']:.0f} s, peak RSS "
+                  f"{results[f'{name}_peak_rss_mb']:.0f} MB", flush=True)
+            shutil.rmtree(Path(tmp) / name)  # the disk holds one corpus (and its cache) at a time
+            shutil.rmtree(Path(tmp) / f"cache-{name}")
     results["peak_rss_large_over_small"] = results["large_peak_rss_mb"] / results["small_peak_rss_mb"]
     report(results, "prepare")
 
