@@ -3,6 +3,7 @@
     python sweeps/mixture.py --preset demo --trials 24     # the four text tiers and four code families
     python sweeps/mixture.py --parts text,web_code,markup --bounds web_code:0-0.5 --trials 16
     python sweeps/mixture.py --max-epochs 4 --concentration 2 --trials 32 --seeds 2
+    python sweeps/mixture.py --search optuna --asha --trials 48 --validate 3 --transfer-size 4m
 
 The trials are a Dirichlet swarm (RegMix, Olmix) of `--trials` mixtures over `--parts`
 around a prior mixture (`--prior`, default the parts' natural shares: their training tokens),
@@ -10,13 +11,26 @@ around a prior mixture (`--prior`, default the parts' natural shares: their trai
 `--max-epochs E`, only mixtures that repeat no part more than E times at this budget. Each
 mixture trains with every seed; its child run is named by the mixture (`enc40-news10-web30-
 mark20 seed=0`) and logs every part's requested share (`share_<part>`) and the realized ones.
+`--search optuna` instead lets Optuna's TPE choose `--trials` mixtures, one number in [0, 1]
+a part mapped evenly onto the simplex inside the bounds (and the epoch limit), the seeds in
+turn; `--asha` stops weak ones early (their partial results are not fitted).
 
 After the trials, mixture laws (linear, log-linear, LightGBM, a Gaussian process, Data Mixing
 Laws) are fitted to the metric, each scored on held-out trials (5-fold Spearman and MAE); the
 best one's optimum within the bounds and the epoch limit is the proposal, with a 95%
 interval per part from fits to resampled trials. The parent run gets `best_share_<part>`
 (`_low`, `_high`), `predicted_<metric>`, every law's scores, `best_mixture.json` and a plot
-of the metric against each part's share.
+of the metric against each part's share (trials as points, the law's partial dependence as
+a line).
+
+`--validate K` then trains the proposal and the prior mixture with K paired seeds (a sweep
+`<experiment>-validate`): the parent gets the predicted and measured metric and the gain over
+the prior with a paired 95% interval. `--transfer-size 4m` trains `--transfer-mixtures`
+of the searched mixtures (the best, the worst and a spread between) at that size too (a sweep
+`<experiment>-transfer-4m`): the parent gets the pairwise decision accuracy (pairs ordered
+alike at both sizes, pairs closer than twice the seed noise counted as ties and apart) and
+Spearman's rho across sizes, each with a bootstrap interval, and a plot of one size against
+the other.
 """
 
 from __future__ import annotations
@@ -28,8 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from sweeps.plan import SimplexAxis  # noqa: E402
 from sweeps.script import Axis, run_script  # noqa: E402
-from sweeps.simplex import PARTS, dirichlet_swarm, label, parse_bounds, parse_parts  # noqa: E402
+from sweeps.simplex import (PARTS, dirichlet_swarm, epoch_bounds, inside, label, parse_bounds,  # noqa: E402
+                            parse_parts)
 
 DEFAULT_PARTS = "text/encyclopedic,text/news,text/speeches,text/literature,web_code,markup,code_adjacent,synthetic"
 
@@ -46,6 +62,14 @@ def add_flags(parser):
                         help="the Dirichlet's concentration around the prior (default: the number of parts)")
     parser.add_argument("--max-epochs", type=float, default=0.0, metavar="E",
                         help="no part repeated more than E times at this budget (default: no limit)")
+    parser.add_argument("--validate", type=int, default=0, metavar="K",
+                        help="after the search, train the proposal and the prior mixture with K paired seeds and "
+                             "report the measured gain (default 0: no)")
+    parser.add_argument("--transfer-size", default="", metavar="SIZE",
+                        help="also train some searched mixtures at this larger size and report whether it ranks "
+                             "them alike (decision accuracy, Spearman)")
+    parser.add_argument("--transfer-mixtures", type=int, default=6, metavar="N",
+                        help="mixtures trained at --transfer-size: the best, the worst and a spread (default 6)")
 
 
 def natural_shares(parts: tuple[str, ...], spec) -> np.ndarray:
@@ -77,11 +101,13 @@ def epoch_filter(args, spec, sizes):
 
 def axes(args, spec):
     from sweeps.mixture_law import min_trials
+    from sweeps.mixture_checks import check_transfer
     parts = parse_parts(args.parts)
     bounds = parse_bounds(args.bounds, parts)
-    if spec.search != "grid" or spec.asha:
-        raise ValueError("the mixture sweep searches with a Dirichlet swarm: --search optuna and --asha are not yet "
-                         "offered over the simplex")
+    if args.validate < 0 or args.validate == 1:
+        raise ValueError(f"--validate {args.validate}: give at least 2 seeds (a paired interval needs them), or 0")
+    if args.transfer_size:
+        check_transfer(args.transfer_size, args.transfer_mixtures, spec)
     if args.trials < min_trials(len(parts)):
         raise ValueError(f"--trials {args.trials} is too few for the mixture laws over {len(parts)} parts "
                          f"(at least {min_trials(len(parts))})")
@@ -94,6 +120,15 @@ def axes(args, spec):
         least = spec.base.tokens / sizes.sum()
         raise ValueError(f"--max-epochs {args.max_epochs:g}: every mixture repeats some part at least {least:.2f} "
                          f"times at {spec.base.tokens:,} tokens")
+    if spec.search == "optuna":
+        if not inside(prior, bounds):
+            raise ValueError("the prior mixture (" + ", ".join(f"{p:.3f}" for p in prior) + ") is outside --bounds")
+        tight = epoch_bounds(bounds, spec.base.tokens, sizes, args.max_epochs) if args.max_epochs else bounds
+        if (tight[:, 0] > tight[:, 1]).any() or tight[:, 1].sum() < 1:
+            raise ValueError(f"--bounds and --max-epochs {args.max_epochs:g} leave no feasible mixture at "
+                             f"{spec.base.tokens:,} tokens")
+        return [SimplexAxis("mixture", (label(dict(zip(parts, prior, strict=True))),), parts=parts,
+                            bounds=tuple(map(tuple, tight.tolist())))]
     swarm = dirichlet_swarm(prior, args.trials, bounds, args.concentration or float(len(parts)), spec.seeds[0],
                             allowed=allowed)
     labels = tuple(dict.fromkeys(label(dict(zip(parts, p, strict=True))) for p in swarm))
@@ -115,6 +150,12 @@ def finish(args, spec, df, run_id) -> None:
           f"predicted {spec.metric} {answer['predicted']:.4f}):")
     for p in parts:
         print(f"  {p:<20} {answer['mixture'][p]:.3f}  (95% interval {answer['low'][p]:.3f} to {answer['high'][p]:.3f})")
+    from sweeps.mixture_checks import transfer, validate
+    if args.validate:
+        prior = _prior(args, parts, sizes)
+        print(validate(spec, parts, answer, dict(zip(parts, prior, strict=True)), args.validate, run_id)["sentence"])
+    if args.transfer_size:
+        print(transfer(spec, df, args.transfer_size, args.transfer_mixtures, run_id)["sentence"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,19 +17,59 @@ from pathlib import Path
 
 import numpy as np
 
-from sweeps.mixture_law import best_law, bootstrap_interval, propose, score_laws
+from sweeps.mixture_law import best_law, bootstrap_interval, make_law, propose, score_laws
+
+POINTS = 25  # shares per part on the partial-dependence curve
+
+
+def partial_dependence(law: str, X: np.ndarray, y: np.ndarray, bounds: np.ndarray) -> dict[int, list]:
+    """Per part: shares across its bounds and the fitted law's mean prediction over the trials'
+    mixtures with that part set to the share (the others scaled to fill the rest)."""
+    fitted = make_law(law).fit(X, y)
+    curves = {}
+    for i in range(X.shape[1]):
+        grid = np.linspace(bounds[i, 0], bounds[i, 1], POINTS)
+        rest = np.delete(X, i, axis=1)
+        rest = rest / np.maximum(rest.sum(axis=1, keepdims=True), 1e-12)
+        means = []
+        for s in grid:
+            Z = np.insert(rest * (1 - s), i, s, axis=1)
+            means.append(float(fitted.predict(Z).mean()))
+        curves[i] = [grid.tolist(), means]
+    return curves
+
+
+def fitted_rows(df, metric: str, needed: int):
+    """The trials the laws are fitted on: the finished ones; or, when ASHA stopped too many for
+    the laws (fewer than `needed` finished), every trial's value at the last step that at
+    least `needed` trials reached (ASHA's own premise: trials rank at a rung as they would at
+    the end). Returns (rows with `mixture` and the metric, that step or None)."""
+    history = df.attrs.get("history")
+    if len(df.dropna(subset=[metric])) >= needed or history is None or history.empty or metric not in history:
+        return df, None
+    reports = history.dropna(subset=[metric])
+    reached = reports.groupby("step")["trial_id"].nunique()
+    enough = reached[reached >= needed]
+    if enough.empty:
+        return df, None
+    step = int(enough.index.max())
+    return reports[reports["step"] == step].drop_duplicates("trial_id"), step
 
 
 def summarise_mixtures(df, parts: tuple[str, ...], shares: dict[str, list[float]], metric: str, mode: str,
                        bounds: np.ndarray, resamples: int = 30, seed: int = 0, allowed=None) -> dict:
+    from sweeps.mixture_law import min_trials
+    df, step = fitted_rows(df, metric, min_trials(len(parts)))
     rows = df.dropna(subset=[metric])
-    X = np.array([shares[label] for label in rows["mixture"]], dtype=float)
+    from sweeps.simplex import parse_label
+    X = np.array([shares.get(m) or [parse_label(m).get(p, 0.0) for p in parts] for m in rows["mixture"]], dtype=float)
     y = rows[metric].to_numpy(dtype=float)
     scores = score_laws(X, y, seed=seed)
     law = best_law(scores)
     best, predicted = propose(law, X, y, bounds, mode, seed=seed, allowed=allowed)
     low, high = bootstrap_interval(law, X, y, bounds, mode, resamples=resamples, seed=seed, allowed=allowed)
-    return {"metric": metric, "mode": mode, "law": law, "scores": scores, "trials": len(y),
+    return {"metric": metric, "mode": mode, "law": law, "scores": scores, "trials": len(y), "at_step": step,
+            "partial": partial_dependence(law, X, y, bounds),
             "mixture": dict(zip(parts, map(float, best), strict=True)),
             "low": dict(zip(parts, map(float, low), strict=True)), "high": dict(zip(parts, map(float, high), strict=True)),
             "predicted": predicted, "X": X.tolist(), "y": y.tolist()}
@@ -51,16 +91,16 @@ def log_mixture_summary(answer: dict, parts: tuple[str, ...], run_id: str, track
         client.log_metric(run_id, k, float(v))
     client.log_param(run_id, "mixture_law", answer["law"])
     with tempfile.TemporaryDirectory() as tmp:
-        out = {k: answer[k] for k in ("metric", "mode", "law", "scores", "trials", "mixture", "low", "high",
-                                      "predicted")}
+        out = {k: answer.get(k) for k in ("metric", "mode", "law", "scores", "trials", "at_step", "mixture", "low",
+                                          "high", "predicted")}
         (Path(tmp) / "best_mixture.json").write_text(json.dumps(out, indent=1))
         plot_shares(answer, parts, Path(tmp) / "metric_vs_share.png")
         client.log_artifacts(run_id, tmp)
 
 
 def plot_shares(answer: dict, parts: tuple[str, ...], path: Path) -> None:
-    """Each part's share against the metric: the trials as points, the proposal and its
-    interval marked."""
+    """Each part's share against the metric: the trials as points, the fitted law's partial
+    dependence as a line, the proposal and its interval marked."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -71,6 +111,9 @@ def plot_shares(answer: dict, parts: tuple[str, ...], path: Path) -> None:
     for i, part in enumerate(parts):
         ax = axes[i // cols][i % cols]
         ax.scatter(X[:, i], y, s=12, alpha=0.7, label="trials")
+        if "partial" in answer:
+            grid, means = answer["partial"][i]
+            ax.plot(grid, means, color="tab:orange", label=f"{answer['law']} law, partial dependence")
         ax.axvspan(answer["low"][part], answer["high"][part], color="tab:green", alpha=0.15, label="95% interval")
         ax.axvline(answer["mixture"][part], color="tab:green", label="proposal")
         ax.set_xlabel(f"share of {part}")

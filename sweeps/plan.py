@@ -17,8 +17,10 @@ import os
 import time
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
+
 from sweeps import store
-from sweeps.simplex import parse_label, to_fields
+from sweeps.simplex import SHORT, from_unit, label, parse_label, to_fields
 from sweeps.spec import SweepSpec
 from trainers.config import TrainConfig, check_machine
 from trainers.data.prepare import PreparedData
@@ -64,6 +66,21 @@ class Axis:
         if self.low is not None:
             return trial.suggest_float(self.name, self.low, self.high)
         return trial.suggest_categorical(self.name, list(self.values))
+
+
+@dataclass(frozen=True)
+class SimplexAxis(Axis):
+    """Optuna over the whole mixture: one number in [0, 1] a part (`u_enc`, `u_web`, ...),
+    mapped onto the simplex inside the bounds (sweeps.simplex.from_unit); the trial's
+    `mixture` is the label of that point. `values` holds the prior's label (the grid's one
+    point: what --dry-run checks)."""
+    parts: tuple[str, ...] = ()
+    bounds: tuple[tuple[float, float], ...] = ()
+
+    def suggest(self, trial) -> dict:
+        u = [trial.suggest_float(f"u_{SHORT[p]}", 0.0, 1.0) for p in self.parts]
+        point = from_unit(u, np.array(self.bounds, dtype=float))
+        return {self.name: label(dict(zip(self.parts, point, strict=True)))}
 
 
 def trial_configs(spec: SweepSpec, axes: list[Axis], manifest: str = "") -> list[dict]:

@@ -3,6 +3,7 @@
     python -m sweeps.planted --optimum 0.3                          # a grid at 0.05 over [0, 1]
     python -m sweeps.planted --optimum 0.3 --search optuna --asha --trials 24 --noise 0.01
     python -m sweeps.planted --optimum-mixture text:0.5,web_code:0.3,markup:0.2 --trials 48
+    python -m sweeps.planted --optimum-mixture text:0.5,web_code:0.3,markup:0.2 --search optuna --asha --trials 48
 
 Ray Tune, Optuna, ASHA, the optimum's fit and interval and MLflow all run as in a real sweep;
 only the trial is a known curve over the code ratio instead of a Train job. Like a training
@@ -17,7 +18,8 @@ its 95% interval), `budget` (steps trained over all trials), `grid_budget` (what
 `--resolution` with the same seeds would train), `planted`, `error` (|optimum - planted|).
 
 With `--optimum-mixture` the answer is a mixture over every part named (sweeps/simplex.py):
-the trials are a Dirichlet swarm around the even mixture, each reporting `planted_loss =
+the trials are a Dirichlet swarm around the even mixture (or, with `--search optuna`,
+Optuna's choices over the simplex, `--asha` as for a real search), each reporting `planted_loss =
 3 + sum_i w_i (share_i + 0.02)^-0.5 + decay / sqrt(step)` (a power law per part, the form
 the mixing-law papers fit), with `w_i` set so that its minimum on the simplex is the planted
 mixture; the mixture laws are fitted, scored and searched (sweeps/mixture_law.py) as after a
@@ -55,7 +57,9 @@ def planted_mixture_loss(shares: np.ndarray, optimum: np.ndarray) -> np.ndarray:
 
 def planted_mixture_trial(point: dict, base: dict) -> None:
     config = {**base, **point}
-    shares = np.array(config["mixtures"][config["mixture"]])
+    from sweeps.simplex import parse_label
+    named = parse_label(config["mixture"])  # Optuna's mixtures are named as they are chosen
+    shares = np.array(config["mixtures"].get(config["mixture"]) or [named.get(p, 0.0) for p in config["parts"]])
     rng = np.random.default_rng([config["seed"], *(int(round(s * 1e9)) for s in shares)])
     offset = rng.normal(0.0, config["noise"])
     level = float(planted_mixture_loss(shares, np.array(config["optimum_mixture"])))
@@ -88,7 +92,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the swarm's Dirichlet concentration around the even mixture (default: the number of parts)")
     p.add_argument("--noise", type=float, default=0.01, help="standard deviation of a trial's offset (default 0.01)")
     p.add_argument("--curvature", type=float, default=1.0, help="depth of the bowl around the optimum (default 1)")
-    p.add_argument("--search", choices=("grid", "optuna"), default="grid")
+    p.add_argument("--search", choices=("grid", "dirichlet", "optuna"), default="grid",
+                   help="grid (--optimum; for --optimum-mixture the same as dirichlet: a swarm) or optuna")
     p.add_argument("--asha", action="store_true", help="stop weak Optuna trials early (Tune's ASHA)")
     p.add_argument("--trials", type=int, default=16, help="Optuna trials (default 16)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per grid point; Optuna takes them in turn (default 1)")
@@ -103,13 +108,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def check(args: argparse.Namespace) -> None:
+    if args.search == "dirichlet":
+        if args.optimum_mixture is None:
+            raise ValueError("--search dirichlet draws mixtures: it goes with --optimum-mixture")
+        args.search = "grid"
     if (args.optimum is None) == (args.optimum_mixture is None):
         raise ValueError("give --optimum (a code ratio) or --optimum-mixture (PART:SHARE,...), one of them")
     if args.optimum_mixture is not None:
         parts = len(_planted_mixture(args))
-        if args.search != "grid" or args.asha:
-            raise ValueError("--optimum-mixture searches with a Dirichlet swarm; --search optuna and --asha are not "
-                             "yet offered over the simplex")
+        if args.asha and args.search != "optuna":
+            raise ValueError("--asha stops trials early, which a swarm cannot use: add --search optuna")
         from sweeps.mixture_law import min_trials
         if args.trials < min_trials(parts):
             raise ValueError(f"--trials {args.trials} is too few to fit mixture laws over {parts} parts "
@@ -138,38 +146,47 @@ def _planted_mixture(args) -> dict[str, float]:
 def run_mixture(args: argparse.Namespace) -> dict:
     """A planted mixture search: swarm, Tune, MLflow, then the laws on the parent run."""
     from sweeps.mixture_summary import log_mixture_summary, summarise_mixtures
-    from sweeps.plan import Axis
+    from sweeps.plan import Axis, SimplexAxis
     from sweeps.runner import run_sweep
-    from sweeps.simplex import dirichlet_swarm, label
+    from sweeps.simplex import dirichlet_swarm, label, parse_label
     planted = _planted_mixture(args)
     parts = tuple(planted)
     bounds = np.array([[0.0, 1.0]] * len(parts))
     seeds = tuple(range(args.seed, args.seed + args.seeds))
-    swarm = dirichlet_swarm(np.full(len(parts), 1 / len(parts)), args.trials // len(seeds), bounds,
-                            args.concentration or float(len(parts)), args.seed)
+    even = label(dict(zip(parts, np.full(len(parts), 1 / len(parts)), strict=True)))
     mixtures = {}
-    for point in swarm:
-        mixtures.setdefault(label(dict(zip(parts, point, strict=True))), point.tolist())
+    if args.search == "optuna":
+        axis = SimplexAxis("mixture", (even,), parts=parts, bounds=tuple(map(tuple, bounds.tolist())))
+    else:
+        swarm = dirichlet_swarm(np.full(len(parts), 1 / len(parts)), args.trials // len(seeds), bounds,
+                                args.concentration or float(len(parts)), args.seed)
+        for point in swarm:
+            mixtures.setdefault(label(dict(zip(parts, point, strict=True))), point.tolist())
+        axis = Axis("mixture", tuple(mixtures))
     storage = Path(args.storage).expanduser().resolve()
     storage.mkdir(parents=True, exist_ok=True)
-    spec = SweepSpec(experiment=args.experiment, preset="planted", seeds=seeds, search="grid", trials=0, storage=storage,
+    spec = SweepSpec(experiment=args.experiment, preset="planted", seeds=seeds, search=args.search,
+                     trials=args.trials, asha=args.asha, storage=storage,
                      tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{storage / 'mlflow.db'}",
                      resume=False, dry_run=False, metric=METRIC, mode="min")
-    base = {"optimum_mixture": [planted[p] for p in parts], "mixtures": mixtures, "noise": args.noise,
-            "decay": 1.0, "steps": args.steps, "mixture": next(iter(mixtures)), "seed": seeds[0]}
+    base = {"optimum_mixture": [planted[p] for p in parts], "mixtures": mixtures, "parts": list(parts),
+            "noise": args.noise, "decay": 1.0, "steps": args.steps, "mixture": axis.values[0], "seed": seeds[0]}
+    trials = args.trials if args.search == "optuna" else len(mixtures) * len(seeds)
     params = {"planted_mixture": args.optimum_mixture, "parts": ",".join(parts), "noise": args.noise,
-              "steps": args.steps, "seeds": args.seeds, "search": "dirichlet", "trials": len(mixtures) * len(seeds),
-              "concentration": args.concentration or float(len(parts)), "metric": METRIC, "axis": "mixture"}
-    df, _, run_id = run_sweep(spec, None, [Axis("mixture", tuple(mixtures))], trainable=planted_mixture_trial,
+              "steps": args.steps, "seeds": args.seeds, "search": "dirichlet" if args.search == "grid" else "optuna",
+              "asha": args.asha, "trials": trials, "concentration": args.concentration or float(len(parts)),
+              "metric": METRIC, "axis": "mixture"}
+    df, _, run_id = run_sweep(spec, None, [axis], trainable=planted_mixture_trial,
                               base=base, params=params, concurrency=args.concurrency)
-    answer = summarise_mixtures(df, parts, mixtures, METRIC, "min", bounds, seed=args.seed)
+    shares = {m: mixtures.get(m) or [parse_label(m).get(p, 0.0) for p in parts] for m in df["mixture"].unique()}
+    answer = summarise_mixtures(df, parts, shares, METRIC, "min", bounds, seed=args.seed)
     log_mixture_summary(answer, parts, run_id, spec.tracking_uri)
     import mlflow
     budget = mlflow.MlflowClient(spec.tracking_uri).get_run(run_id).data.metrics["budget_steps"]
     l1 = sum(abs(answer["mixture"][p] - planted[p]) for p in parts)
     return {"mixture": answer["mixture"], "low": answer["low"], "high": answer["high"], "law": answer["law"],
             "law_spearman": answer["scores"][answer["law"]]["spearman"], "budget": int(budget), "planted": planted,
-            "l1": l1, "finished_trials": len(df), "parent_run_id": run_id,
+            "l1": l1, "finished_trials": len(df), "fitted_at_step": answer["at_step"], "parent_run_id": run_id,
             "sentence": f"proposed {', '.join(f'{p} {s:.2f}' for p, s in answer['mixture'].items())} "
                         f"({answer['law']} law; L1 {l1:.3f} from the planted mixture)"}
 

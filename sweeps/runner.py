@@ -58,10 +58,12 @@ class DefineByRun:
     seeds: tuple[int, ...]
 
     def __call__(self, trial):
+        named = {}  # what an axis names from its suggestions (a mixture's label)
         for a in sorted(self.axes, key=lambda a: bool(a.only_if)):  # conditions after what they test
             if not a.only_if or trial.params.get(a.only_if, 0) > 0:
-                a.suggest(trial)
-        return {"seed": self.seeds[trial.number % len(self.seeds)]}
+                value = a.suggest(trial)
+                named.update(value if isinstance(value, dict) else {})
+        return {**named, "seed": self.seeds[trial.number % len(self.seeds)]}
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,7 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency, 
         if after_trials is not None:
             df = after_trials(df, parent.info.run_id)
         history = histories(results, [a.name for a in axes], spec.metric)
+        df.attrs["history"] = history  # every report, the stopped trials' too (a mixture search's laws use them)
         budget = int(history.groupby("trial_id")["step"].max().sum()) if not history.empty else 0
         mlflow.log_metrics({"budget_steps": budget, "budget_trials": len(results)})
         best = log_summary(df, [a.name for a in axes], spec.metric, spec.mode, compared=compared(history, spec.metric),

@@ -85,6 +85,33 @@ def dirichlet_swarm(prior: np.ndarray, n: int, bounds: np.ndarray, concentration
     return np.concatenate(kept)[:n]
 
 
+def from_unit(u, bounds: np.ndarray) -> np.ndarray:
+    """A point of the unit cube as a mixture inside the bounds, so Optuna's box covers the
+    simplex evenly: -log(1 - u) normalised is Dirichlet(1), uniform on the simplex, when u is
+    uniform; placed above the lows, then any share over its high is capped and the excess
+    shared among the others in proportion to their room below their highs (which always
+    holds it: the highs add up to at least 1)."""
+    u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0 - 1e-12)
+    e = -np.log1p(-u) + 1e-12
+    lo, hi = bounds[:, 0], bounds[:, 1]
+    x = lo + (1.0 - lo.sum()) * e / e.sum()
+    over = x > hi
+    if over.any():
+        excess = float((x[over] - hi[over]).sum())
+        x[over] = hi[over]
+        room = np.where(over, 0.0, hi - x)
+        x = x + excess * room / room.sum()
+    return x
+
+
+def epoch_bounds(bounds: np.ndarray, tokens: int, sizes: np.ndarray, max_epochs: float) -> np.ndarray:
+    """The bounds tightened so no part is read more than `max_epochs` times at `tokens` (its
+    share at most max_epochs x its training tokens / tokens)."""
+    out = bounds.copy()
+    out[:, 1] = np.minimum(out[:, 1], max_epochs * np.asarray(sizes, dtype=float) / tokens)
+    return out
+
+
 def uniform_in_bounds(n: int, bounds: np.ndarray, seed: int) -> np.ndarray:
     """About n mixtures spread evenly over the feasible part of the simplex (Dirichlet(1))."""
     rng = np.random.default_rng(seed)

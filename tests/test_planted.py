@@ -63,8 +63,24 @@ def test_a_dirichlet_swarm_finds_a_planted_mixture(tmp_path):
     assert {"best_mixture.json", "metric_vs_share.png"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
+def test_optuna_over_the_simplex_with_asha_finds_a_planted_mixture_on_less_budget(tmp_path):
+    """Optuna chooses the mixtures (one number a part, mapped onto the simplex) and ASHA stops
+    most of them early: the laws are fitted where enough trials reached, and still land near."""
+    planted_mix = {"text": 0.5, "web_code": 0.3, "markup": 0.2}
+    r = last_json(planted("--optimum-mixture", ",".join(f"{p}:{s}" for p, s in planted_mix.items()), "--search",
+                          "optuna", "--asha", "--trials", "18", "--steps", "9", "--noise", "0.002", tmp_path=tmp_path))
+    assert r["finished_trials"] < 8 and r["fitted_at_step"] is not None and r["budget"] < 18 * 9
+    assert r["l1"] < 0.2, r
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    children = client.search_runs([client.get_experiment_by_name("codemix-planted").experiment_id],
+                                  f"tags.mlflow.parentRunId = '{r['parent_run_id']}'")
+    assert len(children) == 18 and all(c.info.run_name.startswith("mixture=text") for c in children)
+
+
 @pytest.mark.parametrize("args, named", [
     (["--optimum-mixture", "text:0.5,prose:0.5"], "unknown part 'prose'"),
+    (["--optimum", "0.3", "--search", "dirichlet"], "goes with --optimum-mixture"),
+    (["--optimum-mixture", "text:0.5,web_code:0.5", "--asha", "--trials", "16"], "add --search optuna"),
     (["--optimum-mixture", "text:0.5,web_code:0.4"], "add up to 1"),
     (["--optimum-mixture", "text:0.5,web_code:0.5", "--trials", "4"], "too few to fit mixture laws"),
     (["--optimum-mixture", "text:0.5,web_code:0.5", "--optimum", "0.3"], "one of them"),

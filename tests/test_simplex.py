@@ -67,3 +67,16 @@ def test_a_law_fitted_on_a_planted_mixing_law_proposes_near_its_optimum():
     assert predicted == pytest.approx(planted_mixture_loss(optimum, optimum), abs=0.1)
     with pytest.raises(ValueError, match="too few"):
         score_laws(X[:5], y[:5])
+
+
+def test_optunas_unit_box_covers_the_simplex_evenly_inside_the_bounds():
+    from sweeps.simplex import epoch_bounds, from_unit
+    rng = np.random.default_rng(0)
+    free = np.array([[0.0, 1.0]] * 4)
+    X = np.array([from_unit(rng.random(4), free) for _ in range(20_000)])
+    assert np.allclose(X.sum(axis=1), 1) and np.allclose(X.mean(axis=0), 0.25, atol=0.01)
+    assert (X[:, 0] > 0.5).mean() == pytest.approx(0.5 ** 3, abs=0.01)  # Dirichlet(1): P(x > 1/2) = (1/2)^3
+    bounds = np.array([[0.0, 1.0], [0.0, 0.2], [0.1, 0.5], [0.0, 1.0]])
+    X = np.array([from_unit(rng.random(4), bounds) for _ in range(5_000)])
+    assert np.allclose(X.sum(axis=1), 1) and (X >= bounds[:, 0] - 1e-12).all() and (X <= bounds[:, 1] + 1e-12).all()
+    assert np.allclose(epoch_bounds(free, 1000, np.array([100, 1000, 5000, 50]), 2.0)[:, 1], [0.2, 1, 1, 0.1])

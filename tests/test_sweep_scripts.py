@@ -71,6 +71,14 @@ def test_a_mixture_sweep_is_a_swarm_of_mixtures_each_a_trials_mixes(tmp_path):
         assert weights["text/speeches"] == weights["code_adjacent"] == weights["synthetic"] == 0
 
 
+def test_an_optuna_mixture_search_checks_its_prior_mixture_before_anything_starts(tmp_path):
+    done = script("mixture", "--search", "optuna", "--asha", "--trials", "16", "--parts", "text,web_code,markup",
+                  "--dry-run", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("16 trials (optuna + ASHA); every check a run makes passed; nothing was "
+                                        "trained (--dry-run)")
+
+
 @pytest.mark.parametrize("name, args, named", [
     ("mixture", ["--parts", "text,prose"], "unknown part 'prose'"),
     ("mixture", ["--parts", "text,web_code", "--bounds", "text:0.8-1,web_code:0.5-1"], "no feasible mixture"),
@@ -78,7 +86,13 @@ def test_a_mixture_sweep_is_a_swarm_of_mixtures_each_a_trials_mixes(tmp_path):
      "outside --bounds"),
     ("mixture", ["--parts", "text,web_code", "--max-epochs", "0.0001"], "--max-epochs 0.0001: every mixture repeats"),
     ("mixture", ["--trials", "8"], "too few for the mixture laws over 8 parts"),
-    ("mixture", ["--search", "optuna"], "Dirichlet swarm"),
+    ("mixture", ["--validate", "1"], "--validate 1: give at least 2 seeds"),
+    ("mixture", ["--transfer-size", "smoke"], "--transfer-size smoke: name a larger size"),
+    ("mixture", ["--transfer-size", "470m"], "--transfer-size 470m: name a larger size"),
+    ("mixture", ["--transfer-size", "4m", "--transfer-mixtures", "2"], "at least 3"),
+    ("mixture", ["--search", "optuna", "--parts", "text,web_code", "--bounds", "web_code:0.5-1", "--max-epochs",
+                 "0.9", "--tokens", "8000000", "--prior", "text:0.4,web_code:0.6"], "leave no feasible mixture"),
+    ("mixture", ["--search", "optuna", "--parts", "text,web_code", "--bounds", "web_code:0.5-1"], "outside --bounds"),
     ("size", ["--sizes", "smoke,galaxy"], "unknown 'galaxy'"),
     ("size", ["--sizes", "1m,470m"], "different tokenizers"),
     ("synthetic", ["--shares", "0,1.2"], "1.2 is outside"),
