@@ -1,6 +1,7 @@
 """Benchmark: does a mixture search find a planted mixture? The swarm, the laws and the
 proposal of a mixture sweep (sweeps/simplex.py, sweeps/mixture_law.py) on planted mixing
-laws, against the swarm's own best trial (the baseline: what a search without a law gives).
+laws, against the swarm's own best trial (the baseline: what a search without a law gives),
+and the same with Optuna's TPE choosing the mixtures instead of the swarm, at equal budget.
 
     python -m bench.method.mixture_planted [--cases 20] [--trials 48]   # saves bench/results/mixture_planted.json
 
@@ -11,8 +12,11 @@ the number of parts), adds Gaussian noise (`--noise`, as a seed's offset) and pr
 the law chosen by K-fold Spearman. Reported: the L1 distance from the proposal to the
 planted mixture (median, mean, share within 0.1), the same for the best trial, each law's
 held-out Spearman (mean) and how often each is chosen, and whether the 95% interval holds
-the planted share (per part). Ray and MLflow add nothing to these numbers; the same code
-runs under them in `python -m sweeps.planted --optimum-mixture`.
+the planted share (per part). With Optuna (as `sweeps/mixture.py --search optuna` runs it:
+one number in [0, 1] a part mapped onto the simplex, `sweeps.simplex.from_unit`, TPE with
+the runner's start-up trials) the same trials budget gives `optuna_l1_*`. Ray and MLflow add
+nothing to these numbers; the same code runs under them in `python -m sweeps.planted
+--optimum-mixture`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,24 @@ import numpy as np
 from bench.report import report
 from sweeps.mixture_law import LAWS, best_law, bootstrap_interval, propose, score_laws
 from sweeps.planted import planted_mixture_loss
-from sweeps.simplex import dirichlet_swarm
+from sweeps.simplex import dirichlet_swarm, from_unit
+
+
+def optuna_trials(k: int, trials: int, planted: np.ndarray, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`trials` mixtures chosen by Optuna's TPE on the noisy planted loss, and their values."""
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    bounds, rng, X, y = np.array([[0.0, 1.0]] * k), np.random.default_rng(seed + 1000), [], []
+
+    def objective(trial):
+        x = from_unit([trial.suggest_float(f"u{i}", 0.0, 1.0) for i in range(k)], bounds)
+        value = float(planted_mixture_loss(x, planted) + rng.normal(0, noise))
+        X.append(x)
+        y.append(value)
+        return value
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, trials // 3 + 1))
+    optuna.create_study(sampler=sampler).optimize(objective, n_trials=trials)
+    return np.array(X), np.array(y)
 
 
 def main() -> None:
@@ -49,12 +70,17 @@ def main() -> None:
         law = best_law(scores)
         proposal, _ = propose(law, X, y, bounds, seed=case)
         low, high = bootstrap_interval(law, X, y, bounds, resamples=args.resamples, seed=case)
+        Xo, yo = optuna_trials(k, args.trials, planted, args.noise, case)
+        law_o = best_law(score_laws(Xo, yo, seed=case))
+        proposal_o, _ = propose(law_o, Xo, yo, bounds, seed=case)
         rows.append({"parts": k, "law": law, "l1": float(np.abs(proposal - planted).sum()),
+                     "optuna_l1": float(np.abs(proposal_o - planted).sum()), "optuna_law": law_o,
+                     "optuna_best_trial_l1": float(np.abs(Xo[np.argmin(yo)] - planted).sum()),
                      "best_trial_l1": float(np.abs(X[np.argmin(y)] - planted).sum()),
                      "covered": float(np.mean((low <= planted) & (planted <= high))),
                      **{f"spearman_{n}": s["spearman"] for n, s in scores.items()}})
         print(f"case {case + 1}/{args.cases}: {k} parts, {law}, L1 {rows[-1]['l1']:.3f} "
-              f"(best trial {rows[-1]['best_trial_l1']:.3f})", flush=True)
+              f"(best trial {rows[-1]['best_trial_l1']:.3f}); Optuna {law_o}, L1 {rows[-1]['optuna_l1']:.3f}", flush=True)
     l1 = np.array([r["l1"] for r in rows])
     best = np.array([r["best_trial_l1"] for r in rows])
     chosen = Counter(r["law"] for r in rows)
@@ -62,6 +88,10 @@ def main() -> None:
                "l1_median": float(np.median(l1)), "l1_mean": float(l1.mean()), "within_0_1": float(np.mean(l1 <= 0.1)),
                "best_trial_l1_median": float(np.median(best)), "best_trial_within_0_1": float(np.mean(best <= 0.1)),
                "l1_over_best_trial": float(np.median(l1) / np.median(best)),
+               "optuna_l1_median": float(np.median([r["optuna_l1"] for r in rows])),
+               "optuna_within_0_1": float(np.mean([r["optuna_l1"] <= 0.1 for r in rows])),
+               "optuna_best_trial_l1_median": float(np.median([r["optuna_best_trial_l1"] for r in rows])),
+               "optuna_over_swarm_l1": float(np.median([r["optuna_l1"] for r in rows]) / np.median(l1)),
                "interval_covers_part": float(np.mean([r["covered"] for r in rows])),
                **{f"l1_median_{k}_parts": float(np.median([r["l1"] for r in rows if r["parts"] == k]))
                   for k in sorted({r["parts"] for r in rows})},
