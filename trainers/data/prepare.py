@@ -353,6 +353,8 @@ def _tokenize(src: Source, docs: Path, meta: dict, tok_dir: Path, entry: Path, d
              "version": src.version, **{k: v for k, v in meta.items() if k not in ("documents", "fallback")},
              **totals}
     (partial / "stats.json").write_text(json.dumps(stats, indent=1))
+    for stale in partial.glob("*.tmp-*"):  # a killed run's half-written shard: every unit is recorded done now
+        stale.unlink(missing_ok=True)
     say(f"{src.name}: tokenized {stats['tokens_train']:,} train and {stats['tokens_val']:,} held-out tokens "
         f"in {stats['shards']} shard{'s' * (stats['shards'] > 1)}")
     try:
