@@ -104,6 +104,7 @@ def test_ray_tasks_write_the_same_bytes_as_one_process(spec, in_process, tmp_pat
     assert len(one) > 100 and one == two
 
 
+@pytest.mark.slow  # two preparations in subprocesses, one killed: ~16 s, kept out of the fast lane
 def test_a_killed_preparation_resumes_with_its_finished_shards_kept(spec, in_process, tmp_path):
     root = tmp_path / "cache"
     cmd = [sys.executable, "-m", "trainers.data.prepare", "--spec", str(spec), "--cache", str(root),
