@@ -139,10 +139,12 @@ def to_fields(mixture: dict[str, float]) -> dict:
 
 
 def _shares_text(shares: dict[str, float]) -> str:
-    """Shares written with 6 decimals, the last absorbing the rounding, so they add up to 1."""
+    """Shares written with 6 decimals, the largest absorbing the rounding, so they add up to 1
+    (the last could be a zero share pushed below zero)."""
     names = list(shares)
     values = [round(shares[n], 6) for n in names]
-    values[-1] = round(1.0 - sum(values[:-1]), 6)
+    big = max(range(len(values)), key=values.__getitem__)
+    values[big] = round(1.0 - sum(v for i, v in enumerate(values) if i != big), 6)
     return ",".join(f"{n}:{v:g}" for n, v in zip(names, values, strict=True))
 
 

@@ -80,3 +80,15 @@ def test_optunas_unit_box_covers_the_simplex_evenly_inside_the_bounds():
     X = np.array([from_unit(rng.random(4), bounds) for _ in range(5_000)])
     assert np.allclose(X.sum(axis=1), 1) and (X >= bounds[:, 0] - 1e-12).all() and (X <= bounds[:, 1] + 1e-12).all()
     assert np.allclose(epoch_bounds(free, 1000, np.array([100, 1000, 5000, 50]), 2.0)[:, 1], [0.2, 1, 1, 0.1])
+
+
+def test_a_mixture_with_a_part_at_zero_is_a_valid_trial_config():
+    """A proposal at a bound (a share of exactly 0) once wrote the last tier's share as
+    -1e-06 after rounding, and its validation trial was refused."""
+    from trainers.data.mixture import Mixture
+    mixture = {"text/encyclopedic": 0.6276797, "text/news": 0.0780725, "text/speeches": 0.2942478,
+               "text/literature": 0.0}  # the first three round up: 1e-06 over
+    fields = to_fields(mixture)
+    parts = Mixture.build(fields["code_ratio"], fields["synthetic_share"], fields.get("code_mix", "web_code:1"),
+                          fields["text_mix"]).parts()
+    assert parts["text/literature"] == 0 and sum(parts.values()) == pytest.approx(1)
