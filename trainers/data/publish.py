@@ -108,7 +108,7 @@ def node_copy(location: str) -> Path:
     try:
         with fs.open_input_stream(path) as f:
             text = f.read()
-    except (OSError, FileNotFoundError) as e:
+    except OSError as e:  # FileNotFoundError included
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"{location}: no published store there ({first})") from None
     key = hashlib.sha1(location.encode() + b"\0" + text).hexdigest()[:16]
