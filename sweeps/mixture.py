@@ -18,7 +18,10 @@ turn; `--asha` stops weak ones early (their partial results are not fitted).
 After the trials, mixture laws (linear, log-linear, LightGBM, a Gaussian process, Data Mixing
 Laws) are fitted to the metric, each scored on held-out trials (5-fold Spearman and MAE); the
 best one's optimum within the bounds and the epoch limit is the proposal, with a 95%
-interval per part from fits to resampled trials. The parent run gets `best_share_<part>`
+interval per part from fits to resampled trials. The optimum is searched where the trials
+were (`--region support`, the default: each part within the range of shares the trials
+covered), since a law says little about mixtures unlike any it was fitted on; `--region
+bounds` searches the whole bounded simplex. The parent run gets `best_share_<part>`
 (`_low`, `_high`), `predicted_<metric>`, every law's scores, `best_mixture.json` and a plot
 of the metric against each part's share (trials as points, the law's partial dependence as
 a line).
@@ -62,6 +65,10 @@ def add_flags(parser):
                         help="the Dirichlet's concentration around the prior (default: the number of parts)")
     parser.add_argument("--max-epochs", type=float, default=0.0, metavar="E",
                         help="no part repeated more than E times at this budget (default: no limit)")
+    parser.add_argument("--region", choices=("support", "bounds"), default="support",
+                        help="where the fitted law's optimum is searched: support (default), each part within the "
+                             "range of shares the trials covered, where the law has data; bounds, the whole bounded "
+                             "simplex, which lets a law extrapolate")
     parser.add_argument("--validate", type=int, default=0, metavar="K",
                         help="after the search, train the proposal and the prior mixture with K paired seeds and "
                              "report the measured gain (default 0: no)")
@@ -143,11 +150,12 @@ def finish(args, spec, df, run_id) -> None:
     sizes = natural_shares(parts, spec)
     shares = {m: [parse_label(m).get(p, 0.0) for p in parts] for m in df["mixture"].unique()}
     answer = summarise_mixtures(df, parts, shares, spec.metric, spec.mode, parse_bounds(args.bounds, parts),
-                                seed=spec.seeds[0], allowed=epoch_filter(args, spec, sizes))
+                                seed=spec.seeds[0], allowed=epoch_filter(args, spec, sizes), region=args.region)
     log_mixture_summary(answer, parts, run_id, spec.tracking_uri)
     s = answer["scores"][answer["law"]]
+    where = "within the trials' range of each share" if args.region == "support" else "anywhere within --bounds"
     print(f"\nThe proposed mixture ({answer['law']} law, held-out Spearman {s['spearman']:.2f}, MAE {s['mae']:.4f}; "
-          f"predicted {spec.metric} {answer['predicted']:.4f}):")
+          f"searched {where}; predicted {spec.metric} {answer['predicted']:.4f}):")
     for p in parts:
         print(f"  {p:<20} {answer['mixture'][p]:.3f}  (95% interval {answer['low'][p]:.3f} to {answer['high'][p]:.3f})")
     from sweeps.mixture_checks import transfer, validate

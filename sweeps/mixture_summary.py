@@ -57,8 +57,9 @@ def fitted_rows(df, metric: str, needed: int):
 
 
 def summarise_mixtures(df, parts: tuple[str, ...], shares: dict[str, list[float]], metric: str, mode: str,
-                       bounds: np.ndarray, resamples: int = 30, seed: int = 0, allowed=None) -> dict:
-    from sweeps.mixture_law import min_trials
+                       bounds: np.ndarray, resamples: int = 30, seed: int = 0, allowed=None,
+                       region: str = "support") -> dict:
+    from sweeps.mixture_law import min_trials, search_bounds
     df, step = fitted_rows(df, metric, min_trials(len(parts)))
     rows = df.dropna(subset=[metric])
     from sweeps.simplex import parse_label
@@ -66,9 +67,12 @@ def summarise_mixtures(df, parts: tuple[str, ...], shares: dict[str, list[float]
     y = rows[metric].to_numpy(dtype=float)
     scores = score_laws(X, y, seed=seed)
     law = best_law(scores)
-    best, predicted = propose(law, X, y, bounds, mode, seed=seed, allowed=allowed)
-    low, high = bootstrap_interval(law, X, y, bounds, mode, resamples=resamples, seed=seed, allowed=allowed)
+    best, predicted = propose(law, X, y, bounds, mode, seed=seed, allowed=allowed, region=region)
+    low, high = bootstrap_interval(law, X, y, bounds, mode, resamples=resamples, seed=seed, allowed=allowed,
+                                   region=region)
+    searched = search_bounds(X, bounds, region)
     return {"metric": metric, "mode": mode, "law": law, "scores": scores, "trials": len(y), "at_step": step,
+            "region": region, "searched": {p: [float(a), float(b)] for p, (a, b) in zip(parts, searched, strict=True)},
             "partial": partial_dependence(law, X, y, bounds),
             "mixture": dict(zip(parts, map(float, best), strict=True)),
             "low": dict(zip(parts, map(float, low), strict=True)), "high": dict(zip(parts, map(float, high), strict=True)),
@@ -86,13 +90,14 @@ def log_mixture_summary(answer: dict, parts: tuple[str, ...], run_id: str, track
         metrics.update({f"best_share_{key}": answer["mixture"][p], f"best_share_{key}_low": answer["low"][p],
                         f"best_share_{key}_high": answer["high"][p]})
     for law, s in answer["scores"].items():
-        metrics.update({f"law_{law}_spearman": s["spearman"], f"law_{law}_mae": s["mae"]})
+        metrics.update({f"law_{law}_{k}": v for k, v in s.items()})
     for k, v in metrics.items():
         client.log_metric(run_id, k, float(v))
     client.log_param(run_id, "mixture_law", answer["law"])
+    client.log_param(run_id, "mixture_region", answer.get("region", "bounds"))
     with tempfile.TemporaryDirectory() as tmp:
-        out = {k: answer.get(k) for k in ("metric", "mode", "law", "scores", "trials", "at_step", "mixture", "low",
-                                          "high", "predicted")}
+        out = {k: answer.get(k) for k in ("metric", "mode", "law", "scores", "trials", "at_step", "region",
+                                          "searched", "mixture", "low", "high", "predicted")}
         (Path(tmp) / "best_mixture.json").write_text(json.dumps(out, indent=1))
         plot_shares(answer, parts, Path(tmp) / "metric_vs_share.png")
         client.log_artifacts(run_id, tmp)

@@ -90,6 +90,9 @@ def parser() -> argparse.ArgumentParser:
                         "a Dirichlet swarm of --trials mixtures and the answer a fitted mixture law's optimum")
     p.add_argument("--concentration", type=float, default=0.0,
                    help="the swarm's Dirichlet concentration around the even mixture (default: the number of parts)")
+    p.add_argument("--region", choices=("support", "bounds"), default="support",
+                   help="where the fitted law's optimum is searched: the trials' range of each share (default) or "
+                        "the whole simplex")
     p.add_argument("--noise", type=float, default=0.01, help="standard deviation of a trial's offset (default 0.01)")
     p.add_argument("--curvature", type=float, default=1.0, help="depth of the bowl around the optimum (default 1)")
     p.add_argument("--search", choices=("grid", "dirichlet", "optuna"), default="grid",
@@ -179,14 +182,15 @@ def run_mixture(args: argparse.Namespace) -> dict:
     df, _, run_id = run_sweep(spec, None, [axis], trainable=planted_mixture_trial,
                               base=base, params=params, concurrency=args.concurrency)
     shares = {m: mixtures.get(m) or [parse_label(m).get(p, 0.0) for p in parts] for m in df["mixture"].unique()}
-    answer = summarise_mixtures(df, parts, shares, METRIC, "min", bounds, seed=args.seed)
+    answer = summarise_mixtures(df, parts, shares, METRIC, "min", bounds, seed=args.seed, region=args.region)
     log_mixture_summary(answer, parts, run_id, spec.tracking_uri)
     import mlflow
     budget = mlflow.MlflowClient(spec.tracking_uri).get_run(run_id).data.metrics["budget_steps"]
     l1 = sum(abs(answer["mixture"][p] - planted[p]) for p in parts)
     return {"mixture": answer["mixture"], "low": answer["low"], "high": answer["high"], "law": answer["law"],
             "law_spearman": answer["scores"][answer["law"]]["spearman"], "budget": int(budget), "planted": planted,
-            "l1": l1, "finished_trials": len(df), "fitted_at_step": answer["at_step"], "parent_run_id": run_id,
+            "region": args.region, "l1": l1, "finished_trials": len(df), "fitted_at_step": answer["at_step"],
+            "parent_run_id": run_id,
             "sentence": f"proposed {', '.join(f'{p} {s:.2f}' for p, s in answer['mixture'].items())} "
                         f"({answer['law']} law; L1 {l1:.3f} from the planted mixture)"}
 

@@ -91,17 +91,16 @@ def from_unit(u, bounds: np.ndarray) -> np.ndarray:
     uniform; placed above the lows, then any share over its high is capped and the excess
     shared among the others in proportion to their room below their highs (which always
     holds it: the highs add up to at least 1)."""
-    u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0 - 1e-12)
+    u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0 - 1e-12)  # one point, or one a row
     e = -np.log1p(-u) + 1e-12
     lo, hi = bounds[:, 0], bounds[:, 1]
-    x = lo + (1.0 - lo.sum()) * e / e.sum()
+    x = lo + (1.0 - lo.sum()) * e / e.sum(axis=-1, keepdims=True)
     over = x > hi
-    if over.any():
-        excess = float((x[over] - hi[over]).sum())
-        x[over] = hi[over]
-        room = np.where(over, 0.0, hi - x)
-        x = x + excess * room / room.sum()
-    return x
+    excess = np.where(over, x - hi, 0.0).sum(axis=-1, keepdims=True)
+    x = np.where(over, hi, x)
+    room = np.where(over, 0.0, hi - x)
+    total = room.sum(axis=-1, keepdims=True)
+    return x + excess * room / np.where(total > 0, total, 1.0)
 
 
 def epoch_bounds(bounds: np.ndarray, tokens: int, sizes: np.ndarray, max_epochs: float) -> np.ndarray:

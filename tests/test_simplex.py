@@ -92,3 +92,26 @@ def test_a_mixture_with_a_part_at_zero_is_a_valid_trial_config():
     parts = Mixture.build(fields["code_ratio"], fields["synthetic_share"], fields.get("code_mix", "web_code:1"),
                           fields["text_mix"]).parts()
     assert parts["text/literature"] == 0 and sum(parts.values()) == pytest.approx(1)
+
+
+def test_a_law_trending_out_of_the_swarm_proposes_within_the_trials_range_unless_asked():
+    # A metric falling steadily with one part that the swarm kept below ~0.2: a linear law
+    # extrapolates to that part's highest share over the simplex; searched where the trials
+    # were, the proposal stays within the range of shares they covered (issue 24's laptop
+    # search proposed 85% of a part the swarm never put above 11%, and lost to the prior).
+    bounds = np.array([[0.0, 1.0]] * 4)
+    X = dirichlet_swarm(np.array([0.4, 0.3, 0.25, 0.05]), 24, bounds, 40.0, seed=3)
+    y = 3.0 - 0.8 * X[:, 3] + 0.2 * X[:, 0] + np.random.default_rng(0).normal(0, 0.002, len(X))
+    anywhere, _ = propose("linear", X, y, bounds, region="bounds")
+    within, _ = propose("linear", X, y, bounds)
+    assert X[:, 3].max() < 0.25 and anywhere[3] > 0.9
+    assert np.all(within >= X.min(axis=0) - 1e-9) and np.all(within <= X.max(axis=0) + 1e-9)
+    assert within[3] == pytest.approx(X[:, 3].max(), abs=0.03)  # as far as the trials went
+
+
+def test_the_laws_scores_do_not_depend_on_the_order_of_the_trials():
+    X = dirichlet_swarm(np.full(4, 0.25), 24, np.array([[0.0, 1.0]] * 4), 4.0, seed=2)
+    y = planted_mixture_loss(X, np.array([0.4, 0.3, 0.2, 0.1])) + np.random.default_rng(1).normal(0, 0.01, len(X))
+    order = np.random.default_rng(5).permutation(len(y))
+    laws = ("linear", "log_linear", "dml")
+    assert score_laws(X, y, laws=laws) == score_laws(X[order], y[order], laws=laws)
