@@ -115,11 +115,11 @@ def validate(spec, parts: tuple[str, ...], answer: dict, prior: dict[str, float]
           f"validate_prior_{metric}": at_prior, f"validate_gain_{metric}": gain["gain"],
           f"validate_gain_{metric}_low": gain["low"], f"validate_gain_{metric}_high": gain["high"]},
          {"validate_run_id": run_id, "validate_mixtures": f"{proposal} vs {base}"})
-    better = "better" if gain["low"] > 0 else "worse" if gain["high"] < 0 else "not distinguishable"
+    better = "better than" if gain["low"] > 0 else "worse than" if gain["high"] < 0 else "not distinguishable from"
     return {**gain, "measured": measured, "prior": at_prior, "predicted": answer["predicted"], "run_id": run_id,
             "sentence": f"Validated over {gain['seeds']} paired seeds: the proposal measured {metric} {measured:.4f} "
                         f"(predicted {answer['predicted']:.4f}), the prior {at_prior:.4f}; gain {gain['gain']:+.4f} "
-                        f"(95% {gain['low']:+.4f} to {gain['high']:+.4f}): {better} than the prior."}
+                        f"(95% {gain['low']:+.4f} to {gain['high']:+.4f}): {better} the prior."}
 
 
 def spread(means, n: int) -> list[str]:
