@@ -17,8 +17,9 @@ def results_frame(result_grid, axes: list[str], extra: tuple[str, ...] = ()) -> 
         row = {**{a: r.config.get(a) for a in axes}, "seed": r.config["seed"], "trial_id": r.metrics.get("trial_id")}
         row.update({k: v for k, v in r.metrics.items()
                     if k.removesuffix("_stderr").removesuffix("_floor") in {*SUMMARY_METRICS, *extra}
-                    or k in ("realized_code_ratio", "tokens_per_s", "mfu", "startup_s", "train_s", "train_cpu_s",
-                             "eval_s", "checkpoint_path")})
+                    or k.partition("/")[2] in SUMMARY_METRICS  # a recipe's stage's own score: "init/nl_reasoning"
+                    or k in ("stages_reused", "realized_code_ratio", "tokens_per_s", "mfu", "startup_s", "train_s",
+                             "train_cpu_s", "eval_s", "checkpoint_path")})
         rows.append(row)
     return pd.DataFrame(rows).sort_values([*axes, "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
 

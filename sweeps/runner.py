@@ -243,7 +243,8 @@ def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency, 
 
 
 def print_summary(df, best: dict, axis: str, run_id: str, tracking_uri: str) -> None:
-    shown = [c for c in df.columns if c not in ("checkpoint_path", "trial_id") and not c.endswith(("_stderr", "_floor"))]
+    shown = [c for c in df.columns if c not in ("checkpoint_path", "trial_id") and "/" not in c
+             and not c.endswith(("_stderr", "_floor"))]
     print("\nResults (one row per trial):")
     print(df[shown].to_markdown(index=False, floatfmt=".4f"))
     how = "a Gaussian-process fit, 95% bootstrap interval" if numeric(df, axis) else "mean over seeds"

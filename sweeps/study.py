@@ -246,7 +246,7 @@ def finish(args, steps, state, path, wall_s: float, command: str) -> dict:
     about = {"scale": args.scale, "scale_about": scale.about, "command": command, "machine": machine(),
              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit(),
              "wall_time": _minutes(wall_s), "wall_s": wall_s, "own_size": own, "other_size": scale.other_size,
-             "trials_trained": trained, "trials_reused": sum(s.reuses for s in steps) + stages_reused,
+             "trials_trained": trained, "trials_reused": sum(s.reuses for s in steps),
              "stages_reused": stages_reused,
              "experiments": {s.name: state["experiments"][s.name]["parent_run_id"] for s in steps}}
     report = build(rows, frames, about)

@@ -41,7 +41,7 @@ def build(rows: list[dict], frames: dict[str, pd.DataFrame], about: dict) -> dic
         tables["code_ratio"] = _mean_table(pd.concat(by_size), ["model_size", "code_ratio"]).to_dict("records")
     recipes = [frames[k] for k in ("init", "cooldown", "recipe") if k in frames]
     if recipes:
-        tables["variants"] = _mean_table(pd.concat(recipes), ["variant"]).to_dict("records")
+        tables["stages"] = stage_rows(pd.concat(recipes))
     if "quality" in frames:
         tables["code_sources"] = _mean_table(frames["quality"], ["code_source"]).to_dict("records")
     if "synthetic" in frames:
@@ -49,11 +49,36 @@ def build(rows: list[dict], frames: dict[str, pd.DataFrame], about: dict) -> dic
     return {**about, "claims": rows, "tally": tally(rows), "tables": tables}
 
 
-def _records(records: list[dict], first: str) -> str:
-    df = pd.DataFrame(records)
-    if first == "variant":
-        df[first] = [f"{VARIANT_NAMES.get(v.split('/')[0], v)} / {v.split('/')[1]} cooldown" for v in df[first]]
-    return df.to_markdown(index=False, floatfmt=".4f")
+def stage_rows(df: pd.DataFrame) -> list[dict]:
+    """Table 2's rows: each recipe's stages in order, each stage's own final scores (a recipe
+    trial reports its earlier stages' as `<stage>/<metric>`), a stage two variants share once
+    (per seed, then the mean over seeds), each cooldown its own row."""
+    rows = []
+    recipes = dict.fromkeys(v.split("/")[0] for v in df["variant"])
+    for recipe in sorted(recipes, key=lambda r: list(VARIANT_NAMES).index(r) if r in VARIANT_NAMES else 9):
+        own = df[df["variant"].str.startswith(recipe + "/")]
+        unfinished = own[own["variant"] == f"{recipe}/none"]  # its last stage is the pretrain or continue stage
+        last = "pretrain" if recipe in ("text_only", "balanced_only") else "continue"
+        for stage in ("pretrain", "init", "continue"):
+            scores = {}
+            for m in SHOWN:
+                parts = [own[["seed", c]].rename(columns={c: "v"}) for c in (f"{stage}/{m}",) if c in own]
+                if stage == last and m in unfinished:
+                    parts.append(unfinished[["seed", m]].rename(columns={m: "v"}))
+                values = pd.concat(parts).dropna() if parts else pd.DataFrame()
+                if len(values):
+                    scores[m] = float(values.groupby("seed")["v"].mean().mean())
+            if scores:
+                rows.append({"variant": VARIANT_NAMES.get(recipe, recipe), "stage": stage, **scores})
+        for variant in sorted(v for v in own["variant"].unique() if not v.endswith("/none")):
+            g = own[own["variant"] == variant]
+            rows.append({"variant": VARIANT_NAMES.get(recipe, recipe), "stage": f"cooldown ({variant.split('/')[1]})",
+                         **{m: float(g[m].mean()) for m in SHOWN if m in g and g[m].notna().any()}})
+    return rows
+
+
+def _records(records: list[dict]) -> str:
+    return pd.DataFrame(records).to_markdown(index=False, floatfmt=".4f")
 
 
 def markdown(report: dict) -> str:
@@ -61,8 +86,9 @@ def markdown(report: dict) -> str:
              f"What this run measured, as measured: {report['scale_about']}. Nothing here is tuned toward the "
              "paper's numbers.", "", "## How it was made", "", "```bash", report["command"], "```", "",
              f"- Machine: {report['machine']}; date {report['date']}; commit `{report['commit']}`.",
-             f"- Wall time: {report['wall_time']}; trials trained {report['trials_trained']}, "
-             f"planned once and reused between experiments {report['trials_reused']}.",
+             f"- Wall time: {report['wall_time']}; trials trained {report['trials_trained']}; trials one experiment "
+             f"took from another instead of training them {report['trials_reused']}; trained stages reused by key "
+             f"{report['stages_reused']}.",
              "- Experiments (MLflow experiment `<study>-<name>`, one parent run each): "
              + ", ".join(f"{k} ({v})" for k, v in report["experiments"].items()) + ".", "",
              "## Verdicts", ""]
@@ -81,12 +107,12 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['claim']} | {r['section']} | {r['metric']} | {_num(r['paper'], r['form'])} | "
                      f"{_num(r.get('value'), r['form'])} | {span} | **{r['verdict']}** | {r['reason']} |")
     titles = {"code_ratio": "Scores against the code ratio, by model size (the §3.3 figure as a table; mean over "
-                            "seeds)", "variants": "Initialisation and cooldown variants (Table 2's shape; final "
-                                                  "scores, mean over seeds)",
+                            "seeds)", "stages": "Initialisation and cooldown, stage by stage (Table 2's shape; "
+                                                "each stage's own scores, mean over seeds)",
               "code_sources": "Each kind of code alone as the 25% code (§3.4)",
               "synthetic_share": "Synthetic share of the 25% code (§3.4)"}
     for key, records in report["tables"].items():
-        lines += ["", f"## {titles[key]}", "", _records(records, next(iter(records[0])))]
+        lines += ["", f"## {titles[key]}", "", _records(records)]
     for plot in report.get("plots", []):
         lines += ["", f"![{plot}]({plot})"]
     return "\n".join(lines) + "\n"
@@ -113,18 +139,22 @@ def plots(report: dict, folder: Path) -> list[str]:
         fig.savefig(folder / "metrics_vs_code_ratio.png", dpi=100)
         plt.close(fig)
         made.append("metrics_vs_code_ratio.png")
-    if records := report["tables"].get("variants"):
+    if records := report["tables"].get("stages"):
         df = pd.DataFrame(records)
         metrics = [m for m in SHOWN if m in df]
-        fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), squeeze=False)
+        colours = {v: f"C{i}" for i, v in enumerate(dict.fromkeys(df["variant"]))}
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.6), squeeze=False)
         for ax, m in zip(axes[0], metrics, strict=True):
-            ax.bar(range(len(df)), df[m])
-            ax.set_xticks(range(len(df)), df["variant"], rotation=60, ha="right", fontsize=6)
+            ax.bar(range(len(df)), df[m], color=[colours[v] for v in df["variant"]])
+            ax.set_xticks(range(len(df)), [f"{v}: {s}" for v, s in zip(df["variant"], df["stage"], strict=True)],
+                          rotation=70, ha="right", fontsize=6)
             ax.set_title(m, fontsize=9)
+            low, high = df[m].min(), df[m].max()
+            ax.set_ylim(low - 0.1 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))
         fig.tight_layout()
-        fig.savefig(folder / "variants.png", dpi=100)
+        fig.savefig(folder / "stages.png", dpi=100)
         plt.close(fig)
-        made.append("variants.png")
+        made.append("stages.png")
     return made
 
 

@@ -19,7 +19,7 @@ from sweeps.metrics import FINAL
 from trainers.config import TrainConfig
 from trainers.data.prepare import PreparedData
 from trainers.recipes import get_recipe
-from trainers.stages import run_recipe
+from trainers.stages import read_record, run_recipe
 from trainers.train import TIMESTEPS, fit, fit_stages
 
 def run_trial(point: dict, base: dict) -> None:
@@ -29,6 +29,20 @@ def run_trial(point: dict, base: dict) -> None:
     metrics, checkpoint = fit(cfg, name=name, storage_path=config["train_storage"],
                               callbacks=[TuneReportCallback()])
     tune.report({**metrics, "checkpoint_path": checkpoint, FINAL: True, TIMESTEPS: cfg.step_tokens})
+
+
+STAGE_SCORES = ("nl_reasoning", "world_knowledge", "code_pass1", "nl_reasoning_bpb", "world_knowledge_bpb", "code_bpb",
+                "val_bpb_text", "val_bpb_code")
+
+
+def stage_scores(storage: Path, log: list[dict]) -> dict:
+    """Each stage's own final scores as `<stage>/<metric>` (Table 2's stage rows), from its
+    record; the last stage's are the trial's."""
+    out = {}
+    for entry in log[:-1]:
+        record = read_record(storage / "stages" / entry["key"]) or {}
+        out.update({f"{entry['stage']}/{m}": v for m, v in record.get("metrics", {}).items() if m in STAGE_SCORES})
+    return out
 
 
 def run_recipe_trial(point: dict, base: dict) -> None:
@@ -45,6 +59,7 @@ def run_recipe_trial(point: dict, base: dict) -> None:
 
     checkpoint, metrics, log = run_recipe(get_recipe(recipe, cooldown), base, Path(storage).parent, train,
                                           PreparedData.open(base.manifest))
-    tune.report({**metrics, "stages": len(log), "stages_reused": sum(s["reused"] for s in log),
+    tune.report({**metrics, **stage_scores(Path(storage).parent, log), "stages": len(log),
+                 "stages_reused": sum(s["reused"] for s in log),
                  "stage_keys": ",".join(s["key"] for s in log), "checkpoint_path": checkpoint, FINAL: True,
                  TIMESTEPS: sum(s["step_tokens"] for s in log)})

@@ -110,3 +110,25 @@ def test_resuming_a_study_whose_configuration_changed_says_what_changed(tmp_path
     assert "experiment init was in the study" in done.stderr
     done = _study("--scale", "smoke", "--experiments", "ratio,init", "--storage", str(tmp_path))
     assert done.returncode == 2 and "--resume it, or give another --experiment" in done.stderr
+
+
+def test_table_2_lists_each_recipes_stages_once_with_their_own_scores():
+    from sweeps.study_report import stage_rows
+    df = pd.DataFrame([
+        {"variant": "text_only/none", "seed": 0, "nl_reasoning": 0.40},
+        {"variant": "balanced_to_text/none", "seed": 0, "nl_reasoning": 0.44, "init/nl_reasoning": 0.42},
+        {"variant": "balanced_to_text/code", "seed": 0, "nl_reasoning": 0.46, "init/nl_reasoning": 0.42,
+         "continue/nl_reasoning": 0.44},
+        {"variant": "balanced_to_text/code", "seed": 1, "nl_reasoning": 0.48, "init/nl_reasoning": 0.40,
+         "continue/nl_reasoning": 0.44}])
+    rows = [(r["variant"], r["stage"], round(r["nl_reasoning"], 4)) for r in stage_rows(df)]
+    # init: seed 0's (0.42, the same stage in both variants) and seed 1's (0.40); continue: 0.44 from
+    # the no-cooldown variant's final score and from the cooldown variant's record of it.
+    assert rows == [("Text-only", "pretrain", 0.40), ("Balanced->Text", "init", 0.41),
+                    ("Balanced->Text", "continue", 0.44), ("Balanced->Text", "cooldown (code)", 0.47)]
+
+
+def test_an_experiments_own_refusal_stops_the_study_before_anything_trains(tmp_path):
+    done = _study("--scale", "smoke", "--data", str(tmp_path / "missing.yaml"), "--storage", str(tmp_path / "runs"))
+    assert done.returncode == 2 and "error: experiment ratio:" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs" / "codemix-study.study.json").exists()
