@@ -22,15 +22,15 @@ def test_the_study_killed_after_an_experiment_resumes_without_training_it_again_
     argv = [sys.executable, "sweeps/study.py", "--scale", "smoke", "--experiments", "ratio,synthetic,cooldown",
             "--storage", str(storage), "--experiment", "st", "--publish", str(publish)]
     state = storage / "st.study.json"
-    first = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 600
         while time.time() < deadline and first.poll() is None:
             if state.exists() and json.loads(state.read_text())["experiments"].get("synthetic"):
                 break
             time.sleep(1)
-        assert first.poll() is None, "the study ended before it could be killed"
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the study, its running sweep and that sweep's Ray: one group
         first.wait()
