@@ -68,10 +68,10 @@ def decisions(small: np.ndarray, large: np.ndarray, noise_small: float, noise_la
             "spearman_high": float(rho_high), "pairs": pairs, "ties": ties, "mixtures": len(small)}
 
 
-def _noise(df, metric: str) -> float:
-    """The seed noise of one mixture's metric: the spread between its seeds where there are
-    several, else the metric's own standard error (over held-out tokens or items)."""
-    spread = df.groupby("mixture")[metric].std(ddof=1).dropna()
+def _noise(df, metric: str, by: str = "mixture") -> float:
+    """The seed noise of one mixture's (point's) metric: the spread between its seeds where
+    there are several, else the metric's own standard error (over held-out tokens or items)."""
+    spread = df.groupby(by)[metric].std(ddof=1).dropna()
     if len(spread):
         return float(spread.mean())
     err = f"{metric}_stderr"
@@ -152,6 +152,31 @@ def transfer(spec, df, size: str, mixtures: int, parent_run_id: str) -> dict:
                         f"{result['spearman']:.2f} ({result['spearman_low']:.2f} to {result['spearman_high']:.2f})."}
 
 
+def ranking_across_sizes(df, axis: str, metric: str, parent_run_id: str, tracking_uri: str, seed: int = 0) -> list[str]:
+    """A sweep over `axis` x model_size (sweeps/size.py): for each size and the next one up,
+    how alike they rank the axis's points (decision accuracy with ties, Spearman, bootstrap
+    intervals), logged as `transfer_<measure>/<small>_to_<large>` with a plot; the sentences."""
+    from trainers.sizes import SIZES
+    sizes = sorted(df["model_size"].unique(), key=list(SIZES).index)
+    sentences = []
+    for small_size, large_size in zip(sizes, sizes[1:], strict=False):
+        a, b = df[df["model_size"] == small_size], df[df["model_size"] == large_size]
+        small, large = a.groupby(axis)[metric].mean(), b.groupby(axis)[metric].mean()
+        points = small.index.intersection(large.index)
+        if len(points) < 2:
+            continue
+        result = decisions(small[points].to_numpy(), large[points].to_numpy(), _noise(a, metric, axis),
+                           _noise(b, metric, axis), seed=seed)
+        pair = f"{small_size}_to_{large_size}"
+        _log(parent_run_id, tracking_uri, {f"transfer_{k}/{pair}": v for k, v in result.items()}, {},
+             _transfer_plot(small[points], large[points], metric, large_size, small_size), f"transfer_{pair}.png")
+        sentences.append(f"{small_size} -> {large_size}, {len(points)} values of {axis}: decision accuracy "
+                         f"{result['decision_accuracy']:.2f} over {result['pairs']} pairs ({result['ties']} ties within "
+                         f"seed noise); Spearman {result['spearman']:.2f} ({result['spearman_low']:.2f} to "
+                         f"{result['spearman_high']:.2f}).")
+    return sentences
+
+
 def _transfer_plot(small, large, metric: str, size: str, base_size: str):
     import matplotlib
     matplotlib.use("Agg")
@@ -162,6 +187,6 @@ def _transfer_plot(small, large, metric: str, size: str, base_size: str):
         ax.annotate(name, (x, y), fontsize=6, alpha=0.8)
     ax.set_xlabel(f"{metric} at {base_size}")
     ax.set_ylabel(f"{metric} at {size}")
-    ax.set_title(f"The same mixtures at two sizes ({metric})", fontsize=9)
+    ax.set_title(f"The same points at two sizes ({metric})", fontsize=9)
     fig.tight_layout()
     return fig

@@ -6,7 +6,11 @@
 
 Every ratio is trained at every size with the preset's budget and seeds; the optimum's code
 ratio and its interval are located per size (MLflow: `best_code_ratio_<metric>/model_size_<s>`),
-one plot panel per metric and size.
+one plot panel per metric and size. Whether the smaller size ranks the ratios as the larger
+one does is on the parent too (sweeps/mixture_checks.py, as a mixture search's
+`--transfer-size`): for each size and the next, `transfer_decision_accuracy/<a>_to_<b>`
+(pairs of ratios ordered alike, pairs within twice the seed noise counted as ties),
+`transfer_spearman/<a>_to_<b>`, their 95% bootstrap intervals, and a plot.
 """
 
 from __future__ import annotations
@@ -40,8 +44,14 @@ def axes(args, spec):
             Axis("model_size", sizes)]
 
 
+def finish(args, spec, df, run_id) -> None:
+    from sweeps.mixture_checks import ranking_across_sizes
+    for sentence in ranking_across_sizes(df, "code_ratio", spec.metric, run_id, spec.tracking_uri, spec.seeds[0]):
+        print(f"Ranking across sizes ({spec.metric}): {sentence}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_script(__doc__, "codemix-size", add_flags, axes, argv)
+    return run_script(__doc__, "codemix-size", add_flags, axes, argv, finish=finish)
 
 
 if __name__ == "__main__":

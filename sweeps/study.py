@@ -171,6 +171,23 @@ def save(path: Path, state: dict) -> None:
     tmp.replace(path)
 
 
+def _wait(process: subprocess.Popen, state: dict, path: Path, tick: float = 30.0) -> int:
+    """Wait for an experiment, adding the time to the study's wall time every `tick` seconds
+    (a killed study keeps what it spent)."""
+    last = time.time()
+    while True:
+        try:
+            returncode = process.wait(timeout=tick)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        now = time.time()
+        state["wall_s"] = state.get("wall_s", 0.0) + now - last
+        last = now
+        save(path, state)
+        if returncode is not None:
+            return returncode
+
+
 def run_steps(args, steps, state, path) -> int:
     storage = Path(args.storage).expanduser().resolve()
     for s in steps:
@@ -184,11 +201,11 @@ def run_steps(args, steps, state, path) -> int:
         print(f"\n[study] {s.name} ({SECTIONS[s.name]}): {' '.join(['python', *argv[1:]])}", flush=True)
         record["status"] = "started"
         save(path, state)
-        done = subprocess.run(argv, cwd=ROOT)
-        if done.returncode:
-            print(f"[study] {s.name} stopped (exit {done.returncode}); what finished is kept: fix what it says and "
+        returncode = _wait(subprocess.Popen(argv, cwd=ROOT), state, path)
+        if returncode:
+            print(f"[study] {s.name} stopped (exit {returncode}); what finished is kept: fix what it says and "
                   "run again with --resume", flush=True)
-            return done.returncode
+            return returncode
         sweep = json.loads((storage / f"{args.experiment}-{s.name}.sweep.json").read_text())
         record.update(status="done", parent_run_id=sweep["parent_run_id"])
         save(path, state)
@@ -289,15 +306,12 @@ def main(argv: list[str] | None = None) -> int:
         if done.returncode:
             said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
             p.exit(2, f"{p.prog}: error: experiment {s.name}: {said}\n")
-    start = time.time()
     path = state_path(args)
     state = stored or {"config": config, "experiments": {}, "wall_s": 0.0}
     command = " ".join(["python sweeps/study.py", *(argv if argv is not None else sys.argv[1:])])
     state.setdefault("command", command.replace(" --resume", ""))
     save(path, state)
     rc = run_steps(args, steps, state, path)
-    state["wall_s"] = state.get("wall_s", 0.0) + time.time() - start
-    save(path, state)
     if rc:
         return rc
     report = finish(args, steps, state, path, state["wall_s"], state["command"])

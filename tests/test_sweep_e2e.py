@@ -348,3 +348,5 @@ def test_a_two_axis_sweep_locates_the_optimum_per_model_size(prepared, tmp_path)
     for s in ("smoke", "1m"):  # the code ratio's optimum per size, each from its own two trials
         assert any(line.startswith(f"model_size={s}: ") and "val_bpb_text" in line for line in done.stdout.splitlines())
     assert parent.data.params["axes"] == "code_ratio,model_size"
+    # Whether the small size ranks the two ratios as the larger one does (issue 24's transfer report).
+    assert abs(parent.data.metrics["transfer_spearman/smoke_to_1m"]) == pytest.approx(1.0)
