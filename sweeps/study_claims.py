@@ -98,13 +98,18 @@ def verdict(form: str, paper: float, m: dict) -> tuple[str, str]:
 
 
 def optimum_verdict(paper: float, o: dict | None) -> tuple[str, str, dict]:
-    """An optimum (sweeps/optimum.py's best code ratio and 95% interval) against the paper's."""
+    """An optimum (sweeps/optimum.py's best code ratio and 95% interval) against the paper's:
+    agrees when the interval holds the paper's ratio and is interior (it reaches neither end
+    of the swept ratios: some code, and not all, is best) and narrower than half the range."""
     if not o:
         return "not measured", "no optimum was located for this metric", {"value": None}
     m = {"value": o["best"], "low": o["low"], "high": o["high"]}
     span = f"{o['low']:.2f} to {o['high']:.2f}"
     if not o["low"] <= paper <= o["high"]:
         return "disagrees", f"best at {o['best']:.2f} (95% {span}): the paper's {paper:.2f} is outside", m
+    if not o.get("interior", o["low"] > 0 and o["high"] < 1):
+        return "inconclusive at this scale", (f"best at {o['best']:.2f} but the 95% interval {span} reaches the end of "
+                                              "the swept ratios, so the optimum may be there"), m
     if o["high"] - o["low"] > 0.5:
         return "inconclusive at this scale", f"best at {o['best']:.2f} but the 95% interval {span} spans most ratios", m
     return "agrees", f"best at {o['best']:.2f} (95% {span}), which holds the paper's {paper:.2f}", m

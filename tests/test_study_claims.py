@@ -132,3 +132,11 @@ def test_an_experiments_own_refusal_stops_the_study_before_anything_trains(tmp_p
     done = _study("--scale", "smoke", "--data", str(tmp_path / "missing.yaml"), "--storage", str(tmp_path / "runs"))
     assert done.returncode == 2 and "error: experiment ratio:" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs" / "codemix-study.study.json").exists()
+
+
+def test_an_optimum_whose_interval_reaches_no_code_does_not_agree_that_some_code_is_best():
+    from sweeps.study_claims import optimum_verdict
+    assert optimum_verdict(0.25, {"best": 0.35, "low": 0.0, "high": 0.46, "interior": False})[0] == \
+        "inconclusive at this scale"
+    assert optimum_verdict(0.25, {"best": 0.3, "low": 0.1, "high": 0.45, "interior": True})[0] == "agrees"
+    assert optimum_verdict(0.25, {"best": 0.8, "low": 0.6, "high": 0.95, "interior": True})[0] == "disagrees"
