@@ -78,8 +78,9 @@ def _fmt(form: str, v: float) -> str:
     return f"{v:+.1%}" if form == "relative" else f"{v:.2f}x" if form == "ratio" else f"{v:.2f}"
 
 
-def verdict(form: str, paper: float, m: dict) -> tuple[str, str]:
-    """(verdict, reason) for a relative or ratio measurement against the paper's number."""
+def verdict(form: str, paper: float | None, m: dict) -> tuple[str, str]:
+    """(verdict, reason) for a relative or ratio measurement against the paper's number (None:
+    the paper says only that it is better)."""
     if m.get("value") is None:
         return "inconclusive at this scale", m.get("reason", "not measured")
     neutral = 0.0 if form == "relative" else 1.0
@@ -87,13 +88,15 @@ def verdict(form: str, paper: float, m: dict) -> tuple[str, str]:
     if m.get("low") is None:
         return "inconclusive at this scale", f"{shown} from one seed: no interval"
     span = f"{_fmt(form, m['low'])} to {_fmt(form, m['high'])}"
-    side = 1 if paper > neutral else -1
-    holds = m["low"] <= paper <= m["high"]
+    side = 1 if paper is None or paper > neutral else -1
+    holds = paper is None or m["low"] <= paper <= m["high"]
     if (side > 0 and m["low"] > neutral) or (side < 0 and m["high"] < neutral):
-        size = "and holds the paper's number" if holds else "but the paper's number is outside it"
-        return "agrees", f"{shown} (95% {span}) is on the paper's side of no change {size}"
+        size = ("" if paper is None else "and holds the paper's number") if holds else \
+            "but the paper's number is outside it"
+        return "agrees", f"{shown} (95% {span}) is on the paper's side of no change {size}".strip()
     if (side > 0 and m["high"] < neutral) or (side < 0 and m["low"] > neutral):
-        return "disagrees", f"{shown} (95% {span}) is on the other side of no change from the paper's {_fmt(form, paper)}"
+        theirs = "the paper's" if paper is None else f"the paper's {_fmt(form, paper)}"
+        return "disagrees", f"{shown} (95% {span}) is on the other side of no change from {theirs}"
     return "inconclusive at this scale", f"{shown} (95% {span}) spans no change"
 
 
@@ -182,6 +185,8 @@ def claims(frames: dict[str, pd.DataFrame], optima: dict, own_size: str, other_s
             rows += _compare(claim(cid, "§3.5", text, paper, "relative", category), category,
                              {"variant": "balanced_to_text/code"}, {"variant": "balanced_to_text/none"},
                              recipes, recipes)
+    if recipes is not None and "balanced_to_text/code" in set(recipes["variant"]) and recipes["variant"].nunique() > 1:
+        rows += _recipe_best(recipes)
     if (syn := frames.get("synthetic")) is not None and ratio_df is not None:
         share = float(pd.to_numeric(syn["synthetic_share"]).min())
         for cid, text, paper, category in (
@@ -192,6 +197,27 @@ def claims(frames: dict[str, pd.DataFrame], optima: dict, own_size: str, other_s
     if (size := frames.get("size")) is not None and ratio_df is not None:
         rows += _trends(size, ratio_df, own_size, other_size)
     return rows
+
+
+def _recipe_best(recipes: pd.DataFrame) -> list[dict]:
+    """§3.6: the recipe (balanced from scratch, less code continuing, code in the cooldown) against
+    the best of the other variants trained, per metric."""
+    out = []
+    for category, metrics in CATEGORIES.items():
+        for metric, mode in metrics:
+            base = {"id": "recipe_best", "section": "§3.6", "category": category, "metric": metric, "paper": None,
+                    "form": "relative",
+                    "claim": f"the recipe (Balanced->Text, code in the cooldown) beats every other variant ({category})"}
+            if metric not in recipes or recipes[metric].isna().all():
+                out.append({**base, "value": None, "verdict": "not measured", "reason": f"{metric} was not scored"})
+                continue
+            means = recipes.groupby("variant")[metric].mean().drop("balanced_to_text/code")
+            rival = (means.idxmax() if mode == "max" else means.idxmin())
+            m = relative(series(recipes, metric, variant="balanced_to_text/code"),
+                         series(recipes, metric, variant=rival), mode)
+            v, reason = verdict("relative", None, m)
+            out.append({**base, **m, "verdict": v, "reason": f"against the best other variant, {rival}: {reason}"})
+    return out
 
 
 def _trends(size: pd.DataFrame, ratio_df: pd.DataFrame, own: str, other: str) -> list[dict]:

@@ -104,7 +104,8 @@ def markdown(report: dict) -> str:
     for r in report["claims"]:
         span = f"{_num(r.get('low'), r['form'])} to {_num(r.get('high'), r['form'])}" if r.get("low") is not None \
             else "-"
-        lines.append(f"| {r['claim']} | {r['section']} | {r['metric']} | {_num(r['paper'], r['form'])} | "
+        paper = "better" if r["paper"] is None else _num(r["paper"], r["form"])
+        lines.append(f"| {r['claim']} | {r['section']} | {r['metric']} | {paper} | "
                      f"{_num(r.get('value'), r['form'])} | {span} | **{r['verdict']}** | {r['reason']} |")
     titles = {"code_ratio": "Scores against the code ratio, by model size (the §3.3 figure as a table; mean over "
                             "seeds)", "stages": "Initialisation and cooldown, stage by stage (Table 2's shape; "

@@ -140,3 +140,14 @@ def test_an_optimum_whose_interval_reaches_no_code_does_not_agree_that_some_code
         "inconclusive at this scale"
     assert optimum_verdict(0.25, {"best": 0.3, "low": 0.1, "high": 0.45, "interior": True})[0] == "agrees"
     assert optimum_verdict(0.25, {"best": 0.8, "low": 0.6, "high": 0.95, "interior": True})[0] == "disagrees"
+
+
+def test_the_recipe_is_measured_against_the_best_other_variant():
+    rows = [{"variant": v, "seed": s, "nl_reasoning": base + 0.01 * s}
+            for v, base in (("text_only/none", 0.40), ("balanced_to_text/none", 0.43), ("balanced_to_text/code", 0.46))
+            for s in range(3)]
+    found = [r for r in claims({"init": pd.DataFrame(rows)}, {}, "1m", "4m") if r["id"] == "recipe_best"]
+    nl = [r for r in found if r["metric"] == "nl_reasoning"][0]
+    assert nl["verdict"] == "agrees" and "balanced_to_text/none" in nl["reason"]
+    assert nl["value"] == pytest.approx(np.mean([0.03 / (0.43 + 0.01 * s) for s in range(3)]))
+    assert [r for r in found if r["metric"] == "code_bpb"][0]["verdict"] == "not measured"
