@@ -36,7 +36,7 @@ from sweeps.plan import DRIVER_CPU, TRAIN_FIELDS, Axis
 from sweeps.spec import SweepSpec, metric_mode
 from sweeps.results import compared, histories, numeric, results_frame
 from sweeps.summary import log_summary
-from sweeps.tracking import ChildRunCallback, tracking
+from sweeps.tracking import ChildRunCallback, tracking, use_experiment
 from sweeps.trial import run_trial
 from trainers.data.prepare import PreparedData
 from trainers.config import TrainConfig
@@ -48,7 +48,6 @@ REUSE_TRIAL_ACTORS = True
 ASHA_REDUCTION = 3
 TRIAL_RETRIES = 2    # a trial is run again this often after its process died (a node lost)
 # MLflow 3's UI opens an experiment without this tag in its GenAI view ("Traces 0").
-EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 @dataclass(frozen=True)
@@ -177,14 +176,7 @@ def run_sweep(spec: SweepSpec, data: PreparedData | None, axes: list[Axis], trai
 
 def _run(spec, axes, base, steps, params, trainable, after_trials, concurrency, reuse_actors):
     axis = axes[0].name
-    if spec.tracking_uri.startswith("sqlite:") and mlflow.get_experiment_by_name(spec.experiment) is None:
-        # Beside the sqlite store, not in ./mlruns of whatever folder the sweep was started from.
-        artifacts = store.join(spec.storage, "artifacts")
-        mlflow.create_experiment(spec.experiment, artifact_location=artifacts if store.is_uri(artifacts)
-                                 else artifacts.as_uri())
-    experiment = mlflow.set_experiment(spec.experiment)
-    if EXPERIMENT_KIND[0] not in experiment.tags:  # the UI's training-runs view, not its GenAI one
-        mlflow.set_experiment_tag(*EXPERIMENT_KIND)
+    use_experiment(spec.experiment, spec.storage, spec.tracking_uri)
     state = _state_file(spec)
     previous = json.loads(store.read_text(state)) if spec.resume and store.exists(state) else None
     if spec.resume and previous is None:

@@ -70,13 +70,15 @@ def parse_values(text: str, flag: str, low: float = 0.0, high: float = 1.0) -> t
     return tuple(sorted(set(values)))
 
 
-def parse_names(text: str, flag: str, known) -> tuple[str, ...]:
+def parse_names(text: str, flag: str, known, kind: str = "") -> tuple[str, ...]:
+    """'a,b' -> ('a', 'b'), each one of `known` (`kind` names what they are in the error)."""
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     if not names:
         raise ValueError(f"{flag} is empty; choose from {', '.join(known)}")
     for n in names:
         if n not in known:
-            raise ValueError(f"{flag}: unknown {n!r}; choose from {', '.join(known)}")
+            said = f"{n!r} is not one of {kind}" if kind else f"unknown {n!r}"
+            raise ValueError(f"{flag}: {said}; choose from {', '.join(known)}")
     return names
 
 

@@ -241,6 +241,7 @@ def finish(args, steps, state, path, wall_s: float, command: str) -> dict:
     from sweeps.spec import default_tracking
     from sweeps.study_claims import claims
     from sweeps.study_report import build, description, write
+    from sweeps.tracking import use_experiment
     storage = Path(args.storage).expanduser().resolve()
     uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking(storage)
     client = mlflow.MlflowClient(uri)
@@ -268,9 +269,7 @@ def finish(args, steps, state, path, wall_s: float, command: str) -> dict:
              "experiments": {s.name: state["experiments"][s.name]["parent_run_id"] for s in steps}}
     report = build(rows, frames, about)
     mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(args.experiment) is None and uri.startswith("sqlite:"):
-        mlflow.create_experiment(args.experiment, artifact_location=(storage / "artifacts").as_uri())
-    experiment = mlflow.set_experiment(args.experiment)
+    experiment = use_experiment(args.experiment, storage, uri)
     with mlflow.start_run(run_id=state.get("study_run_id"), run_name=f"study-{args.scale}",
                           experiment_id=experiment.experiment_id) as run:
         state["study_run_id"] = run.info.run_id

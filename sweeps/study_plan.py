@@ -82,12 +82,8 @@ def get_scale(name: str) -> Scale:
 
 
 def parse_experiments(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    if not names:
-        raise ValueError(f"--experiments is empty; the study's: {', '.join(EXPERIMENTS)}")
-    for n in names:
-        if n not in EXPERIMENTS:
-            raise ValueError(f"--experiments: {n!r} is not one of the study's experiments ({', '.join(EXPERIMENTS)})")
+    from sweeps.script import parse_names
+    names = parse_names(text, "--experiments", EXPERIMENTS, kind="the study's experiments")
     return tuple(n for n in EXPERIMENTS if n in names)  # the study's order: what reuses comes after what it reuses
 
 

@@ -21,6 +21,8 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.tune.result import TIMESTEPS_TOTAL, TRAINING_ITERATION
 from ray.tune.utils import flatten_dict
 
+from sweeps import store
+
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch
 PARAMS_BATCH = 100  # and of params
@@ -45,6 +47,22 @@ def tracking(uri: str):
 # for OUTAGE_S: Tune's results on disk are the record, and sweeps/sync.py logs what was missed.
 QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 OUTAGE_S = 15.0
+
+
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
+def use_experiment(name: str, storage, tracking_uri: str):
+    """Make `name` the active MLflow experiment: created with its artefacts beside a sqlite
+    store (in `<storage>/artifacts`, not ./mlruns of whatever folder the command started in),
+    and tagged for the UI's training-runs view rather than its GenAI one."""
+    if tracking_uri.startswith("sqlite:") and mlflow.get_experiment_by_name(name) is None:
+        artifacts = store.join(storage, "artifacts")
+        mlflow.create_experiment(name, artifact_location=artifacts if store.is_uri(artifacts) else artifacts.as_uri())
+    experiment = mlflow.set_experiment(name)
+    if EXPERIMENT_KIND[0] not in experiment.tags:
+        mlflow.set_experiment_tag(*EXPERIMENT_KIND)
+    return experiment
 
 
 @contextmanager
