@@ -31,7 +31,7 @@ CATEGORIES = {
     "world knowledge": (("world_knowledge", "max"), ("world_knowledge_bpb", "min")),
     "code": (("code_pass1", "max"), ("code_bpb", "min"), ("val_bpb_code", "min")),
 }
-STUDY_METRICS = {"nl_reasoning", "world_knowledge", "code_pass1"}
+STUDY_METRICS = {"nl_reasoning", "world_knowledge", "code_pass1", "win_rate"}
 VERDICTS = ("agrees", "disagrees", "inconclusive at this scale", "not measured")
 
 
@@ -75,7 +75,7 @@ def ratio(with_: pd.Series, without: pd.Series, mode: str) -> dict:
 
 
 def _fmt(form: str, v: float) -> str:
-    return f"{v:+.1%}" if form == "relative" else f"{v:.2f}x" if form == "ratio" else f"{v:.2f}"
+    return f"{v:+.1%}" if form in ("relative", "difference") else f"{v:.2f}x" if form == "ratio" else f"{v:.2f}"
 
 
 def verdict(form: str, paper: float | None, m: dict) -> tuple[str, str]:
@@ -83,7 +83,7 @@ def verdict(form: str, paper: float | None, m: dict) -> tuple[str, str]:
     the paper says only that it is better)."""
     if m.get("value") is None:
         return "inconclusive at this scale", m.get("reason", "not measured")
-    neutral = 0.0 if form == "relative" else 1.0
+    neutral = 1.0 if form == "ratio" else 0.0
     shown = _fmt(form, m["value"])
     if m.get("low") is None:
         return "inconclusive at this scale", f"{shown} from one seed: no interval"
@@ -185,6 +185,8 @@ def claims(frames: dict[str, pd.DataFrame], optima: dict, own_size: str, other_s
             rows += _compare(claim(cid, "§3.5", text, paper, "relative", category), category,
                              {"variant": "balanced_to_text/code"}, {"variant": "balanced_to_text/none"},
                              recipes, recipes)
+    if (init := frames.get("init")) is not None:
+        rows.append(_winrate(init))
     if recipes is not None and "balanced_to_text/code" in set(recipes["variant"]) and recipes["variant"].nunique() > 1:
         rows += _recipe_best(recipes)
     if (syn := frames.get("synthetic")) is not None and ratio_df is not None:
@@ -197,6 +199,35 @@ def claims(frames: dict[str, pd.DataFrame], optima: dict, own_size: str, other_s
     if (size := frames.get("size")) is not None and ratio_df is not None:
         rows += _trends(size, ratio_df, own_size, other_size)
     return rows
+
+
+def net_win_rate(df: pd.DataFrame, variant: str) -> dict:
+    """Wins minus losses against the Text LM (ties count half to each side: `2 * win_rate - 1`),
+    by seed, with a t-interval over the seeds; from one seed, the judge's own bootstrap interval
+    over prompts."""
+    w = series(df, "win_rate", variant=variant)
+    if w.empty:
+        return {"value": None, "reason": "no win-rate was judged in this run (the study's --judge)"}
+    value, low, high = t_interval(2 * w.to_numpy(float) - 1)
+    if low is None and not (bounds := series(df, "win_rate_low", variant=variant)).empty:
+        low, high = 2 * float(bounds.iloc[0]) - 1, 2 * float(series(df, "win_rate_high", variant=variant).iloc[0]) - 1
+    return {"value": value, "low": low, "high": high, "seeds": len(w)}
+
+
+def _winrate(init: pd.DataFrame) -> dict:
+    """§3.1's +6.6% generative win-rate of Balanced->Text over Text-only, read as the margin of
+    wins over losses when the two are judged side by side (this platform's judged win-rates
+    are against the Text LM, `--winrate-baseline text_only/none`)."""
+    row = {"id": "init_winrate", "section": "§3.1", "category": "generation", "metric": "win_rate", "paper": 0.066,
+           "form": "difference", "claim": "Balanced->Text vs Text-only: +6.6% generative win-rate (wins - losses)"}
+    m = net_win_rate(init, "balanced_to_text/none")
+    if m["value"] is None:
+        return {**row, **m, "verdict": "not measured"}
+    picked = init[init["variant"] == "balanced_to_text/none"]
+    if "win_rate_informative" in picked and not picked["win_rate_informative"].dropna().astype(bool).all():
+        return {**row, **m, "verdict": "inconclusive at this scale",
+                "reason": "the judge was not informative on these generations (see the init sweep's winrate.md)"}
+    return {**row, **m, **dict(zip(("verdict", "reason"), verdict("difference", 0.066, m), strict=True))}
 
 
 def _recipe_best(recipes: pd.DataFrame) -> list[dict]:

@@ -151,3 +151,21 @@ def test_the_recipe_is_measured_against_the_best_other_variant():
     assert nl["verdict"] == "agrees" and "balanced_to_text/none" in nl["reason"]
     assert nl["value"] == pytest.approx(np.mean([0.03 / (0.43 + 0.01 * s) for s in range(3)]))
     assert [r for r in found if r["metric"] == "code_bpb"][0]["verdict"] == "not measured"
+
+
+def test_the_win_rate_claim_is_the_margin_of_wins_over_losses_against_the_text_lm():
+    def init(rates, informative=True, **extra):
+        return pd.DataFrame([{"variant": "text_only/none", "seed": s} for s in range(len(rates))] +
+                            [{"variant": "balanced_to_text/none", "seed": s, "win_rate": w,
+                              "win_rate_informative": informative, **extra} for s, w in enumerate(rates)])
+
+    def row(frame):
+        return [r for r in claims({"init": frame}, {}, "1m", "4m") if r["id"] == "init_winrate"][0]
+    won = row(init([0.55, 0.56, 0.54]))
+    assert won["value"] == pytest.approx(0.10) and won["verdict"] == "agrees" and won["low"] > 0
+    one = row(init([0.53], win_rate_low=0.47, win_rate_high=0.59))  # one seed: the judge's interval over prompts
+    assert (one["low"], one["high"]) == pytest.approx((-0.06, 0.18)) and one["verdict"] == "inconclusive at this scale"
+    assert row(init([0.60, 0.61, 0.62], informative=False))["verdict"] == "inconclusive at this scale"
+    assert row(pd.DataFrame([{"variant": "text_only/none", "seed": 0, "nl_reasoning": 0.4}]))["verdict"] == \
+        "not measured"
+    assert tally([won])["study metrics"]["agrees"] == 1
