@@ -18,7 +18,8 @@ turn; `--asha` stops weak ones early (their partial results are not fitted).
 After the trials, mixture laws (linear, log-linear, LightGBM, a Gaussian process, Data Mixing
 Laws) are fitted to the metric, each scored on held-out trials (5-fold Spearman and MAE); the
 best one's optimum within the bounds and the epoch limit is the proposal, with a 95%
-interval per part from fits to resampled trials. The optimum is searched where the trials
+interval per part: the spread of the proposal over fits to resampled trials, joined with
+every mixture the law cannot tell from the best (within half its held-out MAE). The optimum is searched where the trials
 were (`--region support`, the default: each part within the range of shares the trials
 covered), since a law says little about mixtures unlike any it was fitted on; `--region
 bounds` searches the whole bounded simplex. The parent run gets `best_share_<part>`

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sweeps.mixture_law import best_law, bootstrap_interval, make_law, propose, score_laws
+from sweeps.mixture_law import best_law, make_law, optimum_interval, propose, score_laws
 
 POINTS = 25  # shares per part on the partial-dependence curve
 
@@ -68,8 +68,8 @@ def summarise_mixtures(df, parts: tuple[str, ...], shares: dict[str, list[float]
     scores = score_laws(X, y, seed=seed)
     law = best_law(scores)
     best, predicted = propose(law, X, y, bounds, mode, seed=seed, allowed=allowed, region=region)
-    low, high = bootstrap_interval(law, X, y, bounds, mode, resamples=resamples, seed=seed, allowed=allowed,
-                                   region=region)
+    low, high = optimum_interval(law, X, y, bounds, scores[law]["mae"], mode, resamples=resamples, seed=seed,
+                                 allowed=allowed, region=region)
     searched = search_bounds(X, bounds, region)
     return {"metric": metric, "mode": mode, "law": law, "scores": scores, "trials": len(y), "at_step": step,
             "region": region, "searched": {p: [float(a), float(b)] for p, (a, b) in zip(parts, searched, strict=True)},

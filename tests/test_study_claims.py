@@ -169,3 +169,13 @@ def test_the_win_rate_claim_is_the_margin_of_wins_over_losses_against_the_text_l
     assert row(pd.DataFrame([{"variant": "text_only/none", "seed": 0, "nl_reasoning": 0.4}]))["verdict"] == \
         "not measured"
     assert tally([won])["study metrics"]["agrees"] == 1
+
+
+def test_the_synthetic_share_table_starts_at_the_code_ratio_experiments_25_percent():
+    from sweeps.study_report import build
+    ratio_df = _ratio_frame({0.0: [0.39, 0.40], 0.25: [0.40, 0.41]}, {0.0: [3.2, 3.3], 0.25: [3.0, 3.1]})
+    syn = pd.DataFrame([{"synthetic_share": 0.1, "code_ratio": 0.25, "seed": s, "nl_reasoning": 0.44 + 0.01 * s}
+                        for s in range(2)])
+    table = build([], {"ratio": ratio_df, "synthetic": syn}, {"own_size": "1m"})["tables"]["synthetic_share"]
+    assert [r["synthetic_share"] for r in table] == [0.0, 0.1]
+    assert table[0]["nl_reasoning"] == pytest.approx(0.405)
