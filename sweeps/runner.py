@@ -47,7 +47,6 @@ REUSE_TRIAL_ACTORS = True
 # ASHA: rungs at a ninth and a third of the budget, a third of the trials promoted at each.
 ASHA_REDUCTION = 3
 TRIAL_RETRIES = 2    # a trial is run again this often after its process died (a node lost)
-# MLflow 3's UI opens an experiment without this tag in its GenAI view ("Traces 0").
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": 
 OUTAGE_S = 15.0
 
 
+# MLflow 3's UI opens an experiment without this tag in its GenAI view ("Traces 0").
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
